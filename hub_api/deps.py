@@ -1,0 +1,31 @@
+"""Shared FastAPI dependencies: settings and database sessions from ``app.state``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from hub_api.db import Database
+from ops.settings import HubSettings
+
+
+def get_settings(request: Request) -> HubSettings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session in one transaction for the request: committed if the handler returns."""
+    with request.app.state.db.session() as session:
+        yield session
+
+
+SettingsDep = Annotated[HubSettings, Depends(get_settings)]
+DbDep = Annotated[Database, Depends(get_db)]
+SessionDep = Annotated[Session, Depends(get_session)]

@@ -1,0 +1,1 @@
+"""Processors: faust-streaming apps that build the unified registries and run the closed loops."""

@@ -25,7 +25,9 @@ from hub_api.db import Database
 from hub_api.health import BrokerProbe
 from hub_api.health import router as health_router
 from hub_api.registry.routes import build_router as build_registry_router
+from hub_api.registry.routes import http_error_response as registry_http_response
 from hub_api.registry.routes import install_error_handlers as install_registry_error_handlers
+from hub_api.registry.routes import validation_error_response as registry_validation_response
 from ops.metrics import ApiMetrics, new_registry
 from ops.settings import HubSettings, get_settings
 
@@ -82,8 +84,8 @@ def create_app(settings: HubSettings | None = None, db: Database | None = None) 
     app.state.broker_probe = BrokerProbe(settings.kafka_bootstrap)
 
     _install_request_metrics(app)
+    install_registry_error_handlers(app)  # first: ours below replace its generic handlers and delegate
     _install_error_handlers(app)
-    install_registry_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(
@@ -106,12 +108,20 @@ def _install_request_metrics(app: FastAPI) -> None:
             return response
         finally:
             elapsed = time.perf_counter() - started
-            route = request.scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _route_template(request.scope)
             metrics.observe_request(request.method, template, status, elapsed)
             if template not in ("/metrics", "/healthz"):
                 log.info("request", extra={"method": request.method, "route": template,
                                            "status": status, "ms": round(elapsed * 1000, 2)})
+
+
+def _route_template(scope: dict) -> str:
+    """The matched route's full path template (bounded label), or ``unmatched``."""
+    # FastAPI >= 0.16x keeps an included router's route with its own (unprefixed) path in
+    # scope["route"]; the effective context carries the full template.
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(context, "path", None) or getattr(scope.get("route"), "path", None)
+    return path or "unmatched"
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -120,18 +130,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if request.url.path.startswith("/registry"):
-            from hub_api.registry.routes import registry_http_error
-
-            return await registry_http_error(request, exc)
+            return registry_http_response(exc)
         body = exc.detail if isinstance(exc.detail, dict) else {"error": _error_name(exc.status_code), "message": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         if request.url.path.startswith("/registry"):
-            from hub_api.registry.routes import registry_validation_error
-
-            return await registry_validation_error(request, exc)
+            return registry_validation_response(exc)
         return JSONResponse(
             {"error": "validation_error", "message": "request does not match the schema; see `detail`",
              "detail": _jsonable_errors(exc.errors())},

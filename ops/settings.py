@@ -109,7 +109,7 @@ class HubSettings(BaseSettings):
                 value = "********" if value.get_secret_value() else ""
             elif isinstance(value, Path):
                 value = str(value)
-            elif "database_url" == name and "@" in str(value):
+            elif name == "database_url" and "@" in str(value):
                 # A URL may embed a password: keep scheme/host, hide the credentials.
                 scheme, _, rest = str(value).partition("://")
                 value = f"{scheme}://********@{rest.split('@', 1)[1]}"

@@ -8,6 +8,7 @@ drifted topic is an operator decision, so it is reported, not "fixed".
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 
 from topics.catalog import CATALOG, TopicSpec
@@ -83,10 +84,9 @@ def apply(admin, catalog: dict[str, TopicSpec] = CATALOG, replication_factor: in
                      topic_configs=catalog[r.name].config())
             for r in missing
         ]
-        try:
+        # Created concurrently by another `hub topics apply`? Then the next plan shows it.
+        with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics(new, raise_errors=False)
-        except TopicAlreadyExistsError:
-            pass  # created concurrently by another `hub topics apply`: the next plan shows it
         for r in missing:
             r.status, r.partitions = "created", catalog[r.name].partitions
     return reports

@@ -88,7 +88,9 @@ _TYPE_MISMATCH = re.compile(r"reader type: (\S+) not compatible with writer type
 
 def _describe(kind: SchemaIncompatibilityType | None, message: str) -> str:
     if kind is SchemaIncompatibilityType.reader_field_missing_default_value:
-        return f"reader field '{message}' has no default value and is missing from the writer schema"
+        return (
+            f"reader field '{message}' has no default value and is missing from the writer schema"
+        )
     if kind is SchemaIncompatibilityType.missing_enum_symbols:
         return f"reader enum lacks writer symbols {message}"
     if kind is SchemaIncompatibilityType.name_mismatch:

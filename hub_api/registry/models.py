@@ -38,7 +38,9 @@ class RegistrySchema(Base):
     schema_text: Mapped[str] = mapped_column(Text, nullable=False)
     canonical: Mapped[str] = mapped_column(Text, nullable=False)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
 
 
 class RegistrySubjectVersion(Base):
@@ -55,7 +57,9 @@ class RegistrySubjectVersion(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     schema_id: Mapped[int] = mapped_column(ForeignKey("registry_schemas.id"), nullable=False)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, nullable=False
+    )
 
 
 class RegistryConfig(Base):

@@ -30,35 +30,26 @@ class RegistryAPIError(Exception):
         self.status, self.error_code, self.message = status, error_code, message
 
 
-def subject_not_found(subject: str) -> RegistryAPIError:
-    return RegistryAPIError(404, 40401, f"Subject '{subject}' not found.")
+#: Confluent's messages per error code; the HTTP status is the code's first three digits.
+MESSAGES = {
+    40401: "Subject '{subject}' not found.",
+    40402: "Version {version} not found.",
+    40403: "Schema {id} not found",
+    40404: "Subject '{subject}' was soft deleted.Set permanent=true to delete permanently",
+    40405: "Subject '{subject}' was not deleted first before being permanently deleted",
+    40406: "Subject '{subject}' Version {version} was soft deleted.Set permanent=true to delete permanently",
+    40407: "Subject '{subject}' Version {version} was not deleted first before being permanently deleted",
+    40408: "Subject '{subject}' does not have subject-level compatibility configured",
+    42202: "The specified version '{version}' is not a valid version id. "
+    'Allowed values are between [1, 2^31-1] and the string "latest"',
+    42203: "Invalid compatibility level {level!r}. Valid values are "
+    + ", ".join(lv.lower() for lv in compat.LEVELS),
+}
 
 
-def version_not_found(version: object) -> RegistryAPIError:
-    return RegistryAPIError(404, 40402, f"Version {version} not found.")
-
-
-def schema_not_found(schema_id: int | None = None) -> RegistryAPIError:
-    text = "Schema not found" if schema_id is None else f"Schema {schema_id} not found"
-    return RegistryAPIError(404, 40403, text)
-
-
-def invalid_version(version: object) -> RegistryAPIError:
-    return RegistryAPIError(
-        422,
-        42202,
-        f"The specified version '{version}' is not a valid version id. "
-        'Allowed values are between [1, 2^31-1] and the string "latest"',
-    )
-
-
-def invalid_level(level: object) -> RegistryAPIError:
-    return RegistryAPIError(
-        422,
-        42203,
-        f"Invalid compatibility level {level!r}. Valid values are "
-        + ", ".join(lv.lower() for lv in compat.LEVELS),
-    )
+def api_error(code: int, **fields: object) -> RegistryAPIError:
+    """The :class:`RegistryAPIError` for a Confluent ``error_code`` from :data:`MESSAGES`."""
+    return RegistryAPIError(int(str(code)[:3]), code, MESSAGES[code].format(**fields))
 
 
 def parse_version(value: str | int) -> int | None:
@@ -69,9 +60,9 @@ def parse_version(value: str | int) -> int | None:
     try:
         number = int(text)
     except ValueError:
-        raise invalid_version(value) from None
+        raise api_error(42202, version=value) from None
     if not 1 <= number <= MAX_VERSION:
-        raise invalid_version(value)
+        raise api_error(42202, version=value)
     return number
 
 
@@ -84,7 +75,9 @@ def parse_schema(text: str, schema_type: str | None = "AVRO") -> compat.ParsedSc
     """Validate a submitted schema; 422/42201 for a non-AVRO type or an unparsable schema."""
     kind = (schema_type or "AVRO").upper()
     if kind != "AVRO":
-        raise RegistryAPIError(422, 42201, f"Invalid schema: schema type {kind} is not supported; valid: AVRO")
+        raise RegistryAPIError(
+            422, 42201, f"Invalid schema: schema type {kind} is not supported; valid: AVRO"
+        )
     try:
         return _parse_stored(text)
     except compat.InvalidSchemaError as exc:
@@ -95,7 +88,9 @@ class RegistryStore:
     """Registry reads and writes within ``session``; ``default_compatibility`` applies when no
     global level has been stored (normally ``settings.registry_default_compatibility``)."""
 
-    def __init__(self, session: Session, default_compatibility: str = "BACKWARD_TRANSITIVE") -> None:
+    def __init__(
+        self, session: Session, default_compatibility: str = "BACKWARD_TRANSITIVE"
+    ) -> None:
         self.s = session
         self.default_compatibility = compat.normalise_level(default_compatibility) or "BACKWARD"
 
@@ -109,10 +104,12 @@ class RegistryStore:
         """The schema with global id ``schema_id`` (also after its versions were deleted); 40403."""
         row = self.s.get(RegistrySchema, schema_id)
         if row is None:
-            raise schema_not_found(schema_id)
+            raise api_error(40403, id=schema_id)
         return row
 
-    def schema_versions(self, schema_id: int, include_deleted: bool = False) -> list[tuple[str, int]]:
+    def schema_versions(
+        self, schema_id: int, include_deleted: bool = False
+    ) -> list[tuple[str, int]]:
         """``(subject, version)`` pairs that use ``schema_id``; 40403 if the id is unknown."""
         self.schema_by_id(schema_id)
         q = select(RegistrySubjectVersion.subject, RegistrySubjectVersion.version).where(
@@ -141,7 +138,7 @@ class RegistryStore:
         """Version numbers of ``subject``; 40401 if it has none (live ones, unless ``include_deleted``)."""
         found = [r.version for r in self._rows(subject) if include_deleted or not r.deleted]
         if not found:
-            raise subject_not_found(subject)
+            raise api_error(40401, subject=subject)
         return found
 
     def get_version(
@@ -152,20 +149,22 @@ class RegistryStore:
         rows = self._rows(subject)
         visible = [r for r in rows if include_deleted or not r.deleted]
         if not visible:
-            raise subject_not_found(subject)
+            raise api_error(40401, subject=subject)
         if number is None:
             row = visible[-1]
         else:
             row = next((r for r in visible if r.version == number), None)
             if row is None:
-                raise version_not_found(number)
+                raise api_error(40402, version=number)
         return row, self.schema_by_id(row.schema_id)
 
     def _live(self, subject: str) -> list[tuple[int, RegistrySchema]]:
         q = (
             select(RegistrySubjectVersion.version, RegistrySchema)
             .join(RegistrySchema, RegistrySchema.id == RegistrySubjectVersion.schema_id)
-            .where(RegistrySubjectVersion.subject == subject, RegistrySubjectVersion.deleted.is_(False))
+            .where(
+                RegistrySubjectVersion.subject == subject, RegistrySubjectVersion.deleted.is_(False)
+            )
             .order_by(RegistrySubjectVersion.version)
         )
         return [(v, s) for v, s in self.s.execute(q)]
@@ -173,21 +172,32 @@ class RegistryStore:
     # ---- register, lookup, compatibility ---------------------------------------------------
 
     def lookup(
-        self, subject: str, schema_text: str, schema_type: str | None = "AVRO", include_deleted: bool = False
+        self,
+        subject: str,
+        schema_text: str,
+        schema_type: str | None = "AVRO",
+        include_deleted: bool = False,
     ) -> tuple[RegistrySubjectVersion, RegistrySchema]:
         """The version of ``subject`` holding this schema; 42201 / 40401 / 40403."""
         parsed = parse_schema(schema_text, schema_type)
         rows = [r for r in self._rows(subject) if include_deleted or not r.deleted]
         if not rows:
-            raise subject_not_found(subject)
-        schema = self.s.scalar(select(RegistrySchema).where(RegistrySchema.fingerprint == parsed.fingerprint))
+            raise api_error(40401, subject=subject)
+        schema = self.s.scalar(
+            select(RegistrySchema).where(RegistrySchema.fingerprint == parsed.fingerprint)
+        )
         match = [r for r in rows if schema is not None and r.schema_id == schema.id]
         if not match:
-            raise schema_not_found()
+            raise RegistryAPIError(404, 40403, "Schema not found")
         return match[-1], schema
 
-    def check(self, subject: str, schema_text: str, version: str | int | None = None,
-              schema_type: str | None = "AVRO") -> list[str]:
+    def check(
+        self,
+        subject: str,
+        schema_text: str,
+        version: str | int | None = None,
+        schema_type: str | None = "AVRO",
+    ) -> list[str]:
         """Incompatibility messages for ``schema_text`` under the subject's level (empty = compatible).
 
         ``version=None`` checks as a registration would (latest, or all versions if transitive);
@@ -200,9 +210,13 @@ class RegistryStore:
         else:
             row, schema = self.get_version(subject, version)
             existing = [(row.version, schema)]
-        return compat.check(parsed.avro, [(v, _parse_stored(s.schema_text).avro) for v, s in existing], level)
+        return compat.check(
+            parsed.avro, [(v, _parse_stored(s.schema_text).avro) for v, s in existing], level
+        )
 
-    def register(self, subject: str, schema_text: str, schema_type: str | None = "AVRO") -> tuple[int, int]:
+    def register(
+        self, subject: str, schema_text: str, schema_type: str | None = "AVRO"
+    ) -> tuple[int, int]:
         """Register under ``subject``; returns ``(schema_id, version)``.
 
         A schema already live under the subject returns its existing id and version. A schema
@@ -228,24 +242,44 @@ class RegistryStore:
         schema_id = self._ensure_schema(parsed)
         for _attempt in range(5):
             top = self.s.scalar(
-                select(func.max(RegistrySubjectVersion.version)).where(RegistrySubjectVersion.subject == subject)
+                select(func.max(RegistrySubjectVersion.version)).where(
+                    RegistrySubjectVersion.subject == subject
+                )
             )
             version = (top or 0) + 1
-            stmt = self._insert(RegistrySubjectVersion).values(
-                subject=subject, version=version, schema_id=schema_id, deleted=False,
-                created_at=_now(),
-            ).on_conflict_do_nothing(index_elements=["subject", "version"])
+            stmt = (
+                self._insert(RegistrySubjectVersion)
+                .values(
+                    subject=subject,
+                    version=version,
+                    schema_id=schema_id,
+                    deleted=False,
+                    created_at=_now(),
+                )
+                .on_conflict_do_nothing(index_elements=["subject", "version"])
+            )
             if self.s.execute(stmt).rowcount:
                 return schema_id, version
-        raise RegistryAPIError(500, 50001, f"Could not allocate a version for subject '{subject}'; retry")
+        raise RegistryAPIError(
+            500, 50001, f"Could not allocate a version for subject '{subject}'; retry"
+        )
 
     def _ensure_schema(self, parsed: compat.ParsedSchema) -> int:
-        stmt = self._insert(RegistrySchema).values(
-            schema_type="AVRO", schema_text=parsed.text, canonical=parsed.canonical,
-            fingerprint=parsed.fingerprint, created_at=_now(),
-        ).on_conflict_do_nothing(index_elements=["fingerprint"])
+        stmt = (
+            self._insert(RegistrySchema)
+            .values(
+                schema_type="AVRO",
+                schema_text=parsed.text,
+                canonical=parsed.canonical,
+                fingerprint=parsed.fingerprint,
+                created_at=_now(),
+            )
+            .on_conflict_do_nothing(index_elements=["fingerprint"])
+        )
         self.s.execute(stmt)
-        return self.s.scalar(select(RegistrySchema.id).where(RegistrySchema.fingerprint == parsed.fingerprint))
+        return self.s.scalar(
+            select(RegistrySchema.id).where(RegistrySchema.fingerprint == parsed.fingerprint)
+        )
 
     # ---- deletes ----------------------------------------------------------------------------
 
@@ -254,23 +288,23 @@ class RegistryStore:
         number = parse_version(version)
         rows = self._rows(subject)
         if not rows or (not permanent and all(r.deleted for r in rows)):
-            raise subject_not_found(subject)
+            raise api_error(40401, subject=subject)
         if number is None:
             live = [r for r in rows if not r.deleted]
             if not live:
-                raise subject_not_found(subject)
+                raise api_error(40401, subject=subject)
             row = live[-1]
         else:
             row = next((r for r in rows if r.version == number), None)
             if row is None:
-                raise version_not_found(number)
+                raise api_error(40402, version=number)
         if permanent:
             if not row.deleted:
-                raise RegistryAPIError(404, 40407, f"Subject '{subject}' Version {row.version} was not deleted first before being permanently deleted")
+                raise api_error(40407, subject=subject, version=row.version)
             self.s.delete(row)
         else:
             if row.deleted:
-                raise RegistryAPIError(404, 40406, f"Subject '{subject}' Version {row.version} was soft deleted.Set permanent=true to delete permanently")
+                raise api_error(40406, subject=subject, version=row.version)
             row.deleted = True
         self.s.flush()
         return row.version
@@ -280,17 +314,17 @@ class RegistryStore:
         config; returns the affected version numbers. 40401 / 40404 / 40405."""
         rows = self._rows(subject)
         if not rows:
-            raise subject_not_found(subject)
+            raise api_error(40401, subject=subject)
         live = [r.version for r in rows if not r.deleted]
         where = RegistrySubjectVersion.subject == subject
         if permanent:
             if live:
-                raise RegistryAPIError(404, 40405, f"Subject '{subject}' was not deleted first before being permanently deleted")
+                raise api_error(40405, subject=subject)
             self.s.execute(delete(RegistrySubjectVersion).where(where))
             self.s.execute(delete(RegistryConfig).where(RegistryConfig.subject == subject))
             return [r.version for r in rows]
         if not live:
-            raise RegistryAPIError(404, 40404, f"Subject '{subject}' was soft deleted.Set permanent=true to delete permanently")
+            raise api_error(40404, subject=subject)
         self.s.execute(update(RegistrySubjectVersion).where(where).values(deleted=True))
         return live
 
@@ -304,7 +338,7 @@ class RegistryStore:
             if own is not None:
                 return own.compatibility
             if not default_to_global:
-                raise RegistryAPIError(404, 40408, f"Subject '{subject}' does not have subject-level compatibility configured")
+                raise api_error(40408, subject=subject)
         glob = self.s.get(RegistryConfig, "")
         return glob.compatibility if glob is not None else self.default_compatibility
 
@@ -312,9 +346,11 @@ class RegistryStore:
         """Store a level (42203 if unknown) for ``subject`` or globally; returns the stored name."""
         name = compat.normalise_level(level) if level is not None else None
         if name is None:
-            raise invalid_level(level)
+            raise api_error(42203, level=level)
         stmt = self._insert(RegistryConfig).values(subject=subject or "", compatibility=name)
-        self.s.execute(stmt.on_conflict_do_update(index_elements=["subject"], set_={"compatibility": name}))
+        self.s.execute(
+            stmt.on_conflict_do_update(index_elements=["subject"], set_={"compatibility": name})
+        )
         self.s.expire_all()
         return name
 

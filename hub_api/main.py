@@ -28,6 +28,7 @@ from hub_api.registry.routes import build_router as build_registry_router
 from hub_api.registry.routes import http_error_response as registry_http_response
 from hub_api.registry.routes import install_error_handlers as install_registry_error_handlers
 from hub_api.registry.routes import validation_error_response as registry_validation_response
+from hub_api.registry.standard import register_standard
 from ops.metrics import ApiMetrics, new_registry
 from ops.settings import HubSettings, get_settings
 
@@ -61,6 +62,8 @@ def create_app(settings: HubSettings | None = None, db: Database | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         db.create_schema()
+        if settings.registry_register_standard:
+            register_standard(db, settings)
         creds = AuthService(db, settings).ensure_operator()
         if creds:
             announce_operator(creds)

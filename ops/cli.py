@@ -155,7 +155,7 @@ def cmd_clients(args, settings: HubSettings) -> int:
                       f"scopes:        {' '.join(out['scopes'])}\n(the secret is shown only now)")
         elif args.action == "list":
             _print(service.cli_list(db, settings), args.json,
-                   lambda rows: [print(f"{r['client_id']:<28} {r['kind']:<10} {'REVOKED' if r.get('revoked_at') else 'active':<8} "
+                   lambda rows: [print(f"{r['id']:<28} {r['kind']:<10} {'REVOKED' if r.get('revoked_at') else 'active':<8} "
                                        f"{r['name']}  [{' '.join(r['scopes'])}]") for r in rows])
         else:
             if not service.cli_revoke(db, settings, args.client_id):

@@ -64,6 +64,13 @@ class HubSettings(BaseSettings):
         None,
         description="Schema registry base URL used by producers (default: this hub's API at /registry).",
     )
+    registry_client_id: str | None = Field(
+        None, description="API client id used by `hub schemas` and producers to write to the registry."
+    )
+    registry_client_secret: SecretStr | None = Field(None, description="Secret of `registry_client_id`.")
+    registry_register_standard: bool = Field(
+        True, description="Register the data standard's schemas in the registry when the API starts."
+    )
     registry_default_compatibility: str = Field(
         "BACKWARD_TRANSITIVE", description="Global compatibility level of the schema registry."
     )

@@ -21,35 +21,36 @@ _FIRST_KEYS = ("name", "type", "namespace", "doc", "logicalType", "precision", "
 
 
 @cache
-def _names() -> tuple[str, ...]:
+def _names(directory: Path = SCHEMA_DIR) -> tuple[str, ...]:
     names = []
-    for path in sorted(SCHEMA_DIR.glob("*.avsc")):
+    for path in sorted(Path(directory).glob("*.avsc")):
         raw = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(raw, dict) and raw.get("type") == "record":
             names.append(path.stem)
     return tuple(names)
 
 
-def list_schemas() -> list[str]:
-    """Full names of all record schemas in :data:`SCHEMA_DIR`, sorted."""
-    return list(_names())
+def list_schemas(directory: Path = SCHEMA_DIR) -> list[str]:
+    """Full names of all record schemas in ``directory`` (default :data:`SCHEMA_DIR`), sorted."""
+    return list(_names(Path(directory)))
 
 
-def _check(full_name: str) -> None:
-    valid = _names()
+def _check(full_name: str, directory: Path = SCHEMA_DIR) -> None:
+    valid = _names(Path(directory))
     if full_name not in valid:
         raise KeyError(f"unknown schema {full_name!r}; valid schemas: {', '.join(valid)}")
 
 
 @cache
-def load(full_name: str) -> dict:
+def load(full_name: str, directory: Path = SCHEMA_DIR) -> dict:
     """The fastavro-parsed schema of ``full_name`` with referenced named types resolved.
 
     Ready for ``fastavro.schemaless_writer`` / ``schemaless_reader``. Raises ``KeyError``
-    (listing the valid names) for an unknown name.
+    (listing the valid names) for an unknown name. ``directory`` lets a tool read another
+    copy of the standard (``hub schemas check --dir``).
     """
-    _check(full_name)
-    return load_schema(str(SCHEMA_DIR / f"{full_name}.avsc"))
+    _check(full_name, directory)
+    return load_schema(str(Path(directory) / f"{full_name}.avsc"))
 
 
 def _clean(node):
@@ -65,14 +66,14 @@ def _clean(node):
 
 
 @cache
-def schema_json(full_name: str) -> str:
+def schema_json(full_name: str, directory: Path = SCHEMA_DIR) -> str:
     """Self-contained JSON of ``full_name``: every referenced named type defined inline once.
 
     This is the text registered in a schema registry; it parses with the Apache ``avro``
     package and keeps the custom ``level`` and ``pii`` attributes. Deterministic for a
     given set of files, so re-registering it yields the same schema id.
     """
-    return json.dumps(_clean(load(full_name)), ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(_clean(load(full_name, Path(directory))), ensure_ascii=False, separators=(",", ":"))
 
 
 def _walk(node, prefix: str, level: str | None, pii: str | None,

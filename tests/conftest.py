@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from ops.broker import EmbeddedBroker
+from ops.threaded_server import ThreadedServer
 
 PG_ADMIN_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -66,38 +67,6 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'hub.db'}"
 
 
-class LiveServer:
-    """A real uvicorn server in a background thread, serving ``app`` on a free loopback port."""
-
-    def __init__(self, app):
-        import threading
-
-        import uvicorn
-
-        from ops.broker import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        import time
-
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def hub_settings(kafka_bootstrap, database_url):
     from ops.settings import HubSettings
@@ -114,7 +83,7 @@ def live_hub(hub_settings):
 
     db = Database(hub_settings.database_url)
     app = create_app(hub_settings, db)
-    with LiveServer(app) as server:
+    with ThreadedServer(app) as server:
         server.app, server.db, server.settings = app, db, hub_settings
         yield server
     db.dispose()

@@ -36,7 +36,8 @@ class SerializationError(ValueError):
 class SchemaSource(Protocol):
     """What the serde needs from a schema registry (``hub_api.registry.client.RegistryClient``)."""
 
-    def register(self, subject: str, schema_str: str) -> int: ...
+    def schema_id(self, subject: str, schema_str: str) -> int:
+        """Id of ``schema_str`` under ``subject``, registering it if needed."""
 
     def get_schema(self, schema_id: int) -> str: ...
 
@@ -47,7 +48,7 @@ def subject_for(topic: str) -> str:
 
 
 class AvroSerializer:
-    """Encode dicts for one subject; registers the schema on first use, then caches the id.
+    """Encode dicts for one subject; resolves the schema id on first use, then caches it.
 
     Thread-safe. ``__call__`` raises :class:`SerializationError` (reason ``schema``) when
     the record does not match the schema.
@@ -70,7 +71,7 @@ class AvroSerializer:
         if self._header is None:
             with self._lock:
                 if self._header is None:
-                    schema_id = self._registry.register(self.subject, self.schema_str)
+                    schema_id = self._registry.schema_id(self.subject, self.schema_str)
                     self._header = _HEADER.pack(MAGIC_BYTE, schema_id)
         return self._header
 

@@ -129,21 +129,35 @@ class ConfluentProducer(Producer):
             })
         self._producer = confluent_kafka.Producer(config)
         self._sent = 0
+        self._wrappers: dict[DeliveryCallback, Callable] = {}
 
-    def send(self, topic, value, key=None, headers=None, on_delivery=None, partition=None):
-        callback = None
-        if on_delivery is not None:
-            def callback(err, msg, _cb=on_delivery):
+    def _wrap(self, on_delivery: DeliveryCallback) -> Callable:
+        # One librdkafka callback per distinct hub callback, not one closure per record:
+        # callers pass the same callback for a whole batch, and this is the hot path.
+        wrapper = self._wrappers.get(on_delivery)
+        if wrapper is None:
+            def wrapper(err, msg, _cb=on_delivery):
                 if err is not None:
-                    _cb(Delivery(topic, msg.partition() if msg else None, None, RuntimeError(str(err))))
+                    _cb(Delivery(msg.topic(), msg.partition(), None, RuntimeError(str(err))))
                 else:
                     _cb(Delivery(msg.topic(), msg.partition(), msg.offset()))
-        kwargs = {"value": value, "key": key, "headers": list(headers or []), "on_delivery": callback}
+            if len(self._wrappers) > 1024:
+                self._wrappers.clear()
+            self._wrappers[on_delivery] = wrapper
+        return wrapper
+
+    def send(self, topic, value, key=None, headers=None, on_delivery=None, partition=None):
+        kwargs = {}
+        if on_delivery is not None:
+            kwargs["on_delivery"] = self._wrap(on_delivery)
+        if headers:
+            kwargs["headers"] = list(headers)
         if partition is not None:
             kwargs["partition"] = partition
+        produce = self._producer.produce
         while True:
             try:
-                self._producer.produce(topic, **kwargs)
+                produce(topic, value, key, **kwargs)
                 break
             except BufferError:
                 # Local queue full: serve delivery reports to make room, then retry.

@@ -72,6 +72,21 @@ class RegistryClient:
         body = {"schema": schema_str, "schemaType": "AVRO"}
         return int(self._call("POST", f"/subjects/{self._subject(subject)}/versions", body)["id"])
 
+    def lookup(self, subject: str, schema_str: str) -> int:
+        """The id of ``schema_str`` if it is registered under ``subject`` (404 40401/40403 if not)."""
+        body = {"schema": schema_str, "schemaType": "AVRO"}
+        return int(self._call("POST", f"/subjects/{self._subject(subject)}", body)["id"])
+
+    def schema_id(self, subject: str, schema_str: str) -> int:
+        """Id for producing ``schema_str`` under ``subject``: looked up (a read, no scope needed),
+        registered only if absent (needs ``schemas:write`` credentials)."""
+        try:
+            return self.lookup(subject, schema_str)
+        except RegistryError as exc:
+            if exc.status != 404:
+                raise
+        return self.register(subject, schema_str)
+
     def get_schema(self, schema_id: int) -> str:
         """The schema text registered under ``schema_id`` (40403 if unknown)."""
         return self._call("GET", f"/schemas/ids/{int(schema_id)}")["schema"]

@@ -4,12 +4,8 @@ SchemaRegistryClient and by the hub's own RegistryClient, on SQLite and PostgreS
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 from confluent_kafka.schema_registry import (
     Schema,
     SchemaRegistryClient,
@@ -21,16 +17,11 @@ from hub_api.db import Database
 from hub_api.registry.client import RegistryClient, RegistryError
 from hub_api.registry.routes import build_router, install_error_handlers
 from ops.settings import HubSettings
+from ops.threaded_server import ThreadedServer
 
 pytestmark = pytest.mark.integration
 
 
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -42,18 +33,8 @@ def registry_url(database_url):
     app.state.db = Database(database_url)
     app.state.db.create_schema()
     app.state.settings = HubSettings(environment="test", database_url=database_url)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/registry"
-    server.should_exit = True
-    thread.join(10)
+    with ThreadedServer(app) as server:
+        yield f"{server.url}/registry"
     app.state.db.dispose()
 
 

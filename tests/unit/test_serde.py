@@ -25,7 +25,7 @@ class FakeRegistry:
         self.schemas: dict[int, str] = {}
         self.calls = 0
 
-    def register(self, subject, schema_str):
+    def schema_id(self, subject, schema_str):
         self.calls += 1
         for sid, text in self.schemas.items():
             if text == schema_str:

@@ -71,7 +71,9 @@ class HubSettings(BaseSettings):
     registry_register_standard: bool = Field(
         True, description="Register the data standard's schemas in the registry when the API starts."
     )
-    registry_default_compatibility: str = Field(
+    registry_default_compatibility: Literal[
+        "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"
+    ] = Field(
         "BACKWARD_TRANSITIVE", description="Global compatibility level of the schema registry."
     )
     jwt_secret: SecretStr = Field(

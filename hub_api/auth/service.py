@@ -8,7 +8,6 @@ records used when verifying tokens. Secrets are returned exactly once, by
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -23,6 +22,7 @@ import jwt
 from sqlalchemy import select
 
 from hub_api.auth.models import ID_PREFIXES, AuthClient, ClientKind
+from hub_api.auth.hashing import dummy_hash, hash_secret, verify_secret  # noqa: F401 - re-exported
 from hub_api.db import Database
 from ops.settings import HubSettings
 
@@ -43,8 +43,6 @@ SCOPES: dict[str, str] = {
     "sampling:write": "Run 'double random' sampling draws and record their results.",
 }
 
-# scrypt cost: n=2**14, r=8 needs 16 MiB and ~50 ms, the interactive-login level (RFC 7914).
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
 _CLIENT_CACHE_TTL = 5.0  # seconds a revocation made by another process may take to be seen
 _SECRET_CACHE_TTL = 60.0  # seconds a verified Basic secret skips scrypt
 
@@ -98,47 +96,6 @@ class ClientInfo:
         }
 
 
-# --- secrets ---------------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def hash_secret(secret: str) -> str:
-    """Salted scrypt hash, self-describing: ``scrypt$n$r$p$salt$hash``."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=_SCRYPT_LEN
-    )
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
-
-
-def verify_secret(secret: str, stored: str) -> bool:
-    """True if ``secret`` matches ``stored`` (constant-time); False for malformed hashes."""
-    try:
-        algo, n, r, p, salt, digest = stored.split("$")
-        if algo != "scrypt":
-            return False
-        expected = _unb64(digest)
-        actual = hashlib.scrypt(
-            secret.encode(),
-            salt=_unb64(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(expected),
-            maxmem=256 * 1024 * 1024,
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
 def _principal(c: AuthClient) -> Principal:
     return Principal(
         c.client_id, c.kind.value, frozenset(c.scopes.split()), c.department_code, c.region_code
@@ -161,10 +118,6 @@ def _info(c: AuthClient) -> ClientInfo:
         _aware(c.created_at),
         _aware(c.revoked_at),
     )
-
-
-# Verified against on unknown client ids so their response time matches a wrong secret.
-_DUMMY_HASH = hash_secret(secrets.token_urlsafe(32))
 
 
 def _parse_scopes(scopes: Iterable[str] | str | None) -> list[str]:
@@ -312,7 +265,7 @@ class AuthService:
         with self.db.session() as s:
             c = s.get(AuthClient, client_id)
             if c is None or c.revoked_at is not None:
-                stored, principal = _DUMMY_HASH, None
+                stored, principal = dummy_hash(), None
             else:
                 stored, principal = c.secret_hash, _principal(c)
         mac = hmac.new(self._cache_key, secret.encode(), hashlib.sha256).digest()

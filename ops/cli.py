@@ -213,8 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = csub.add_parser("revoke")
     c.add_argument("client_id")
 
-    sp = sub.add_parser("up", help="run the whole hub in one supervised process tree (Ctrl-C stops all)")
-    sp.add_argument("--demo", action="store_true", help="also start the simulated provincial systems")
+    sub.add_parser("up", help="run the whole hub in one supervised process tree (Ctrl-C stops all)")
     return p
 
 

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 import jwt
 from sqlalchemy import select
 
-from hub_api.auth.models import ID_PREFIXES, AuthClient, ClientKind
 from hub_api.auth.hashing import dummy_hash, hash_secret, verify_secret  # noqa: F401 - re-exported
+from hub_api.auth.models import ID_PREFIXES, AuthClient, ClientKind
 from hub_api.db import Database
 from ops.settings import HubSettings
 

@@ -1,0 +1,1 @@
+"""The source-connector runtime: the adapter contract, the record pipeline, checkpoints, dead letters and the runner."""

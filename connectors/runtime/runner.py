@@ -1,0 +1,338 @@
+"""The source runner: poll -> decode -> repair -> map -> validate -> encode -> produce -> checkpoint.
+
+One :class:`SourceRunner` drives one :class:`~connectors.runtime.contract.SourceTask` on one
+worker thread (the thread calling :meth:`SourceRunner.run` or :meth:`SourceRunner.run_once`).
+
+**Checkpoint rule** (at-least-once). A batch's offsets are committed -- the last offset per
+source partition, in one SQL transaction -- only after ``producer.flush()`` and only if every
+record sent for the batch (standard records *and* dead letters) was acknowledged by the
+broker. If any delivery failed or has no outcome, nothing is committed: the batch raises
+:class:`BatchNotCommitted` and the next cycle closes the task and re-opens it at the
+committed offsets, so the batch is polled and produced again (duplicates carry the same
+record id). Any other failure after a poll (registry, flush, SQL) rewinds the same way.
+
+**Rejections.** A record failing a stage (:class:`~connectors.runtime.pipeline.RecordRejected`)
+is, in ``tolerant`` mode, sent to ``dlq.<connector>`` with its original bytes and the
+:mod:`connectors.runtime.dlq` headers, and counts as handled (its offset is committed once
+the dead letter is acknowledged). In ``strict`` mode the batch stops at it: the records
+before it are flushed and, if all acknowledged, their offsets committed; then
+:class:`ConnectorStrictModeError` is raised and the connector is FAILED. Nothing past the
+bad record is committed.
+
+No log line or error message carries record values: only connector names, counts, reason
+codes, stages and source positions.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Literal, TypeVar
+
+from tenacity import Retrying, stop_after_attempt, wait_exponential_jitter
+
+from connectors.runtime.batch import (
+    BatchNotCommitted,
+    BatchResult,
+    ConnectorFailed,
+    ConnectorStrictModeError,
+    DeliveryTracker,
+    Send,
+    too_large,
+)
+from connectors.runtime.contract import Mapped, Mapper, MappingError, RawRecord, SourceTask
+from connectors.runtime.dlq import dead_letter_headers
+from connectors.runtime.metrics import ConnectorMetrics
+from connectors.runtime.offsets import OffsetStore
+from connectors.runtime.pipeline import (
+    RecordRejected,
+    decode,
+    record_id,
+    repair,
+    stamp_envelope,
+    validate,
+)
+from connectors.runtime.rules import values_at
+from ops.settings import HubSettings
+from schemas.loader import schema_json
+from topics.catalog import CATALOG, TopicSpec, dead_letter_topic
+from topics.serde import AvroSerializer, SchemaSource, SerializationError, subject_for
+from topics.transport import Producer
+
+log = logging.getLogger("hub.connectors.runner")
+T = TypeVar("T")
+MODES = ("tolerant", "strict")
+__all__ = ["MODES", "BatchNotCommitted", "BatchResult", "ConnectorFailed", "ConnectorStrictModeError",
+           "SourceRunner"]
+
+
+class SourceRunner:
+    """Runs one source connector. See the module docstring for the checkpoint rule.
+
+    ``producer``, ``registry`` and ``offsets`` are shared services the caller owns and
+    closes; the runner owns ``task`` (opens, rewinds and closes it). ``topic_names`` maps a
+    catalog topic to the topic actually produced to (tests and staging use private names);
+    the schema and key still come from the catalog. ``identifier_fields`` are dotted paths
+    in the *source* document repaired before mapping. ``encoding`` is the connector's
+    declared encoding, used for records that declare none.
+    """
+
+    def __init__(self, name: str, task: SourceTask, mapper: Mapper, *, source_system: str,
+                 settings: HubSettings, producer: Producer, registry: SchemaSource, offsets: OffsetStore,
+                 metrics: ConnectorMetrics | None = None, mode: Literal["tolerant", "strict"] = "tolerant",
+                 batch_size: int = 500, identifier_fields: Iterable[str] = (), encoding: str = "utf-8",
+                 clock: Callable[[], float] = time.time, topic_names: Mapping[str, str] | None = None,
+                 retry_attempts: int = 5, retry_initial: float = 0.2, retry_max: float = 5.0,
+                 flush_timeout: float = 60.0, max_failures: int = 5):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        if batch_size < 1 or retry_attempts < 1 or max_failures < 1:
+            raise ValueError("batch_size, retry_attempts and max_failures must be at least 1")
+        self.name, self.task, self.mapper, self.source_system = name, task, mapper, source_system
+        self.settings, self.producer, self.registry, self.offsets = settings, producer, registry, offsets
+        self.metrics, self.mode, self.batch_size = metrics, mode, batch_size
+        self.identifier_fields, self.encoding, self.clock = tuple(identifier_fields), encoding, clock
+        self.topic_names = dict(topic_names or {})
+        self.dlq_topic = dead_letter_topic(name)
+        self.retry_attempts, self.retry_initial, self.retry_max = retry_attempts, retry_initial, retry_max
+        self.flush_timeout, self.max_failures = flush_timeout, max_failures
+        self.state = "STOPPED"
+        self.attempt = 1  # tries of the current uncommitted position; the hub.attempts header
+        self._open = False
+        self._rewind = False
+        self._serializers: dict[str, tuple[TopicSpec, str, AvroSerializer]] = {}
+        self._catalog_of: dict[str, str] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        if self.metrics:
+            self.metrics.state(self.name, state)
+
+    def _retrying(self, operation: str, fn: Callable[[], T]) -> T:
+        def before_sleep(rs) -> None:
+            if self.metrics:
+                self.metrics.retried(self.name, operation)
+            log.warning("retrying %s", operation, extra={"connector": self.name, "attempt": rs.attempt_number,
+                                                         "error_class": type(rs.outcome.exception()).__name__})
+
+        retrying = Retrying(stop=stop_after_attempt(self.retry_attempts), reraise=True, before_sleep=before_sleep,
+                            wait=wait_exponential_jitter(initial=self.retry_initial, max=self.retry_max))
+        return retrying(fn)
+
+    def _ensure_open(self) -> None:
+        if self._open and not self._rewind:
+            return
+        if self._open:
+            self.close()
+            self.attempt += 1
+            if self.metrics:
+                self.metrics.retried(self.name, "rewind")
+        offsets = self._retrying("load_offsets", lambda: self.offsets.load(self.name))
+        self.task.open(offsets)
+        self._open, self._rewind = True, False
+        log.info("task opened", extra={"connector": self.name, "partitions": len(offsets), "attempt": self.attempt})
+
+    def close(self) -> None:
+        """Close the task if open (the producer, registry and store belong to the caller)."""
+        if self._open:
+            self._open = False
+            self.task.close()
+
+    # -- one record ------------------------------------------------------------------------
+
+    def _serializer(self, topic: str) -> tuple[TopicSpec, str, AvroSerializer]:
+        entry = self._serializers.get(topic)
+        if entry is None:
+            spec = CATALOG[topic]
+            actual = self.topic_names.get(topic, topic)
+            serializer = AvroSerializer(self.registry, subject_for(actual), schema_json(spec.value_schema))
+            self._retrying("registry", lambda: serializer.header)  # resolve the schema id once
+            entry = self._serializers[topic] = (spec, actual, serializer)
+            self._catalog_of[actual] = topic
+        return entry
+
+    def _prepare(self, raw: RawRecord, ingest_ms: int) -> list[Send]:
+        """Every standard record of ``raw``, encoded; raises RecordRejected (nothing is sent)."""
+        doc = decode(raw, self.encoding)
+        if self.identifier_fields:
+            repair(doc, self.identifier_fields)
+        try:
+            mapped: list[Mapped] = self.mapper(doc, raw)
+        except MappingError as exc:
+            raise RecordRejected("map", exc.reason, exc.message) from None
+        except RecordRejected:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a mapper bug rejects the record, by class name only
+            raise RecordRejected("map", "mapper_error", f"mapper raised {type(exc).__name__}") from None
+        rid = record_id(self.source_system, raw.key, raw.version)
+        sends = []
+        for i, m in enumerate(mapped):
+            if m.topic not in CATALOG:
+                raise RecordRejected("map", "unknown_topic", f"mapper returned topic {m.topic!r}, not in the catalog")
+            spec, actual, serialize = self._serializer(m.topic)
+            this_id = rid if len(mapped) == 1 else f"{rid}#{i}"
+            stamp_envelope(m.value, record_id=this_id, source_system=self.source_system, raw=raw,
+                           ingest_time_ms=ingest_ms)
+            validate(spec.value_schema, m.value)
+            key = next(values_at(m.value, spec.key_field), None)
+            if not isinstance(key, str) or not key:
+                raise RecordRejected("validate", "key_missing", f"key field {spec.key_field} is empty")
+            try:
+                data = serialize(m.value)
+            except SerializationError as exc:
+                raise RecordRejected("serialize", exc.reason, str(exc)) from None
+            sends.append(Send(actual, data, key.encode("utf-8"), [("hub.record_id", this_id.encode("utf-8"))]))
+        return sends
+
+    def _send(self, send: Send, acks: DeliveryTracker) -> None:
+        try:
+            self.producer.send(send.topic, send.value, key=send.key, headers=send.headers, on_delivery=acks)
+        except Exception as exc:
+            if too_large(exc):
+                raise RecordRejected("produce", "too_large", f"record refused by the producer ({type(exc).__name__})") from None
+            raise  # not a record problem (closed producer, ...): the batch fails and rewinds
+
+    def _dead_letter(self, raw: RawRecord, rej: RecordRejected, acks: DeliveryTracker) -> None:
+        headers = dead_letter_headers(
+            connector=self.name, stage=rej.stage, error_class=type(rej).__name__, reason=rej.reason,
+            message=rej.message, partition=raw.partition, offset=raw.offset, key=raw.key,
+            attempts=self.attempt, ts_ms=int(self.clock() * 1000))
+        key = raw.key.encode("utf-8")
+        try:
+            self.producer.send(self.dlq_topic, raw.payload, key=key, headers=headers, on_delivery=acks)
+        except Exception as exc:
+            if not too_large(exc):
+                raise
+            # The original bytes do not fit either: keep the reason and position, drop the value.
+            self.producer.send(self.dlq_topic, b"", key=key, headers=[*headers, ("hub.value.dropped", b"too_large")],
+                               on_delivery=acks)
+        if self.metrics:
+            self.metrics.dead_lettered(self.name, rej.stage, rej.reason)
+        log.debug("record dead-lettered", extra={"connector": self.name, "stage": rej.stage, "reason": rej.reason,
+                                                 "partition": raw.partition, "offset": raw.offset})
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def run_once(self) -> BatchResult:
+        """One cycle: poll a batch, process and produce it, flush, commit. See the module docstring.
+
+        Raises :class:`BatchNotCommitted` (retriable; the next call rewinds),
+        :class:`ConnectorStrictModeError` (strict mode; after committing the good prefix), or
+        the task's / store's / registry's error once its retries are exhausted (also rewinds).
+        """
+        self._ensure_open()
+        try:
+            return self._run_batch()
+        except BaseException:
+            self._rewind = True
+            raise
+
+    def _run_batch(self) -> BatchResult:
+        started = time.perf_counter()
+        raws = self._retrying("poll", lambda: self.task.poll(self.batch_size))
+        if self.metrics:
+            self.metrics.poll_latency(self.name, time.perf_counter() - started)
+            self.metrics.polled(self.name, len(raws))
+        result = BatchResult(polled=len(raws))
+        if not raws:
+            return result
+        acks, sent, last = DeliveryTracker(), 0, {}
+        strict_error: ConnectorStrictModeError | None = None
+        ingest_ms = int(self.clock() * 1000)
+        send_started = time.perf_counter()
+        for raw in raws:
+            try:
+                sends = self._prepare(raw, ingest_ms)
+                for send in sends:
+                    self._send(send, acks)
+                    sent += 1
+                result.skipped += not sends
+            except RecordRejected as rej:
+                if self.mode == "strict":
+                    strict_error = ConnectorStrictModeError(self.name, rej, raw.partition, raw.offset)
+                    break
+                self._dead_letter(raw, rej, acks)
+                sent += 1
+                result.dead_lettered += 1
+                result.rejected[f"{rej.stage}/{rej.reason}"] += 1
+            last[raw.partition] = raw.offset
+        self.producer.flush(self.flush_timeout)
+        complete = acks.wait(sent, self.flush_timeout)
+        if not complete or acks.failed:
+            raise BatchNotCommitted(
+                f"connector {self.name}: {acks.failed} of {sent} deliveries failed "
+                f"({acks.first_error or 'no error class'}), {sent - acks.done} without outcome; "
+                "nothing committed, rewinding to the last checkpoint")
+        if self.metrics:
+            self.metrics.produce_latency(self.name, time.perf_counter() - send_started)
+        result.produced = sum(n for t, n in acks.ok_by_topic.items() if t != self.dlq_topic)
+        if last:
+            self._retrying("commit", lambda: self.offsets.commit(self.name, last))
+            result.committed = dict(last)
+        self.attempt = 1
+        self._record(result, acks, len(last))
+        if strict_error is not None:
+            log.error("strict mode: connector failed", extra={
+                "connector": self.name, "stage": strict_error.rejection.stage,
+                "reason": strict_error.rejection.reason, "partition": strict_error.partition,
+                "offset": strict_error.offset})
+            self._set_state("FAILED")
+            raise strict_error
+        return result
+
+    def _record(self, result: BatchResult, acks: DeliveryTracker, partitions: int) -> None:
+        if self.metrics:
+            for topic, n in acks.ok_by_topic.items():
+                if topic != self.dlq_topic:
+                    self.metrics.produced(self.name, self._catalog_of.get(topic, topic), n)
+            if partitions:
+                self.metrics.committed(self.name, partitions, result.polled, self.clock())
+        if result.dead_lettered:
+            log.info("batch dead letters", extra={"connector": self.name, "rejected": dict(result.rejected)})
+        log.debug("batch committed", extra={"connector": self.name, "polled": result.polled,
+                                            "produced": result.produced, "dead_lettered": result.dead_lettered,
+                                            "partitions": partitions})
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, idle_initial: float = 0.05, idle_max: float = 1.0) -> None:
+        """Run batches until ``stop`` is set; closes the task on the way out.
+
+        Idle polls back off from ``idle_initial`` to ``idle_max`` seconds. A failed batch is
+        retried (rewinding to the last checkpoint) after an exponential, jittered pause; after
+        ``max_failures`` consecutive failures the connector is FAILED and
+        :class:`ConnectorFailed` is raised. :class:`ConnectorStrictModeError` is raised at once.
+        """
+        self._set_state("RUNNING")
+        failures, idle = 0, idle_initial
+        try:
+            while not stop.is_set():
+                try:
+                    result = self.run_once()
+                except ConnectorStrictModeError:
+                    raise
+                except Exception as exc:
+                    failures += 1
+                    log.warning("batch failed, rewinding", extra={
+                        "connector": self.name, "error_class": type(exc).__name__, "failures": failures})
+                    if failures >= self.max_failures:
+                        self._set_state("FAILED")
+                        raise ConnectorFailed(f"connector {self.name} failed {failures} batches in a row") from exc
+                    pause = min(self.retry_max, self.retry_initial * 2 ** failures)
+                    stop.wait(pause * random.uniform(0.5, 1.0))
+                    continue
+                failures = 0
+                if result.polled:
+                    idle = idle_initial
+                else:
+                    stop.wait(idle)
+                    idle = min(idle * 2, idle_max)
+        finally:
+            self.close()
+            if self.state != "FAILED":
+                self._set_state("STOPPED")

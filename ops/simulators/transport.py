@@ -5,8 +5,9 @@ Each event is one ``POST <webhook_url>`` with body (UTF-8 JSON)::
     {"delivery_id": "transport-000017", "case": {"case_no": ..., "revision": 3, ...}}
 
 and headers ``Content-Type: application/json``, ``X-Hub-Timestamp: <unix seconds>``,
-``X-Hub-Delivery: <delivery_id>`` and ``X-Hub-Signature: sha256=<hex>`` -- HMAC-SHA256 with
-the shared ``secret`` over the raw body bytes.  A non-2xx answer or a connection error is
+``X-Hub-Delivery-Id: <delivery_id>`` and ``X-Hub-Signature: sha256=<hex>`` -- HMAC-SHA256 with
+the shared ``secret`` over ``f"{timestamp}.{body}"`` (the hub's convention,
+:mod:`connectors.sinks.signing`, so a replayed body with a new timestamp does not verify).  A non-2xx answer or a connection error is
 retried (up to ``retries`` times, backoff 0.05 s doubling) with the same body and delivery id;
 an event is recorded in the ledger once, when first pushed (``position`` = delivery id).
 
@@ -23,24 +24,17 @@ an event is recorded in the ledger once, when first pushed (``position`` = deliv
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
-import time
 
 import httpx
 
+from connectors.sinks.signing import signed_headers
 from ops.simulators.base import Simulator, cli, fmt
 from ops.simulators.cases import SimEvent
 
 D = "%Y-%m-%d"
 ACTIONS = {"i": "create", "u": "update", "d": "delete"}
-
-
-def sign(secret: str, body: bytes) -> str:
-    """``sha256=<hex>`` HMAC of ``body`` -- the value of ``X-Hub-Signature``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class TransportSimulator(Simulator):
@@ -99,9 +93,7 @@ class TransportSimulator(Simulator):
     def _push(self, body: bytes, delivery: str) -> None:
         delay = 0.05
         for _ in range(self.retries + 1):
-            headers = {"Content-Type": "application/json", "X-Hub-Delivery": delivery,
-                       "X-Hub-Timestamp": str(int(time.time())),
-                       "X-Hub-Signature": sign(self.secret, body)}
+            headers = {"Content-Type": "application/json", **signed_headers(self.secret, body, delivery)}
             try:
                 if self._client.post(self.webhook_url, content=body, headers=headers).is_success:
                     self.delivered += 1

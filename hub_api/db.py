@@ -49,7 +49,9 @@ def make_engine(url: str) -> Engine:
 def create_schema(engine: Engine) -> None:
     """Create every table declared on :data:`Base` that does not exist yet (idempotent)."""
     # Import the modules that declare tables so their classes are registered on Base.
+    import connectors.declarative.inbox  # noqa: F401
     import connectors.runtime.offsets  # noqa: F401
+    import connectors.store  # noqa: F401
     import hub_api.auth.models  # noqa: F401
     import hub_api.registry.models  # noqa: F401
 

@@ -18,9 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.declarative.push_api import build_push_router
 from hub_api.auth.deps import require_scope
 from hub_api.auth.routes import router as auth_router
 from hub_api.auth.service import AuthService
+from hub_api.connectors.routes import router as connectors_router
 from hub_api.db import Database
 from hub_api.health import BrokerProbe
 from hub_api.health import router as health_router
@@ -38,6 +40,7 @@ API_VERSION = "0.1.0"
 
 TAGS = [
     {"name": "schema-registry", "description": "Confluent Schema Registry REST API (統一數據標準 / data standard)."},
+    {"name": "connectors", "description": "Connector registration, modelled on Kafka Connect's REST API."},
     {"name": "auth", "description": "OAuth2 client-credentials tokens for API clients."},
     {"name": "health", "description": "Health and Prometheus metrics."},
 ]
@@ -91,6 +94,8 @@ def create_app(settings: HubSettings | None = None, db: Database | None = None) 
     _install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
+    app.include_router(connectors_router)
+    app.include_router(build_push_router())
     app.include_router(
         build_registry_router(require_scope("schemas:write")), prefix="/registry", tags=["schema-registry"]
     )

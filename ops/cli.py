@@ -167,6 +167,47 @@ def cmd_clients(args, settings: HubSettings) -> int:
     return 0
 
 
+def cmd_connect(args, settings: HubSettings) -> int:
+    from connectors.worker import run_worker
+
+    return run_worker(settings, host=args.host, port=args.port, worker_id=args.worker_id)
+
+
+def cmd_dlq(args, settings: HubSettings) -> int:
+    from connectors import dlq_tool
+
+    if args.action == "list":
+        rows = dlq_tool.list_dead_letters(settings, args.connector)
+        _print(rows, args.json, lambda rs: [
+            print(f"{r['connector']:<32} total={r['total']:<6} pending={r['pending']:<6} replayed={r['replayed']}\n"
+                  + "".join(f"    {k:<40} {n} pending\n" for k, n in r["pending_by_reason"].items()), end="")
+            for r in rs] or print("no dead-letter topics"))
+        return 0
+    if args.action == "show":
+        if args.raw:
+            print("hub: --raw prints dead-letter values, which may hold personal data", file=sys.stderr)
+        rows = dlq_tool.show_dead_letters(settings, args.connector, limit=args.limit, reason=args.reason, raw=args.raw)
+        _print(rows, args.json, lambda rs: [print(dlq_tool.dumps(r)) for r in rs])
+        return 0
+    from topics import subjects
+    from topics.transport import make_producer
+
+    try:
+        source = dlq_tool.source_from_store(settings, args.connector)
+    except (LookupError, ValueError) as exc:
+        print(f"hub: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    registry, producer = subjects.registry_client(settings), make_producer(settings)
+    try:
+        report = dlq_tool.replay(settings, args.connector, source, producer=producer, registry=registry,
+                                 reason=args.reason, dry_run=args.dry_run)
+    finally:
+        producer.close()
+        registry.close()
+    _print(report.to_dict(), args.json, lambda r: print(dlq_tool.format_summary(report)))
+    return 1 if report.failed_delivery else 0
+
+
 def cmd_up(args, settings: HubSettings) -> int:
     from ops.up import run_up
 
@@ -213,6 +254,28 @@ def build_parser() -> argparse.ArgumentParser:
     c = csub.add_parser("revoke")
     c.add_argument("client_id")
 
+    sp = sub.add_parser("connect", help="run a connect worker: the registered connectors it leases (until SIGTERM/SIGINT)")
+    sp.add_argument("--host", default="127.0.0.1", help="address of its /healthz and /metrics")
+    sp.add_argument("--port", type=int, default=0, help="port of its /healthz and /metrics (default 0: a free one, printed)")
+    sp.add_argument("--worker-id", help="worker id (default: host-pid-random)")
+
+    sp = sub.add_parser("dlq", help="dead letters: count, inspect and replay them after a fix")
+    dsub = sp.add_subparsers(dest="action", required=True)
+    d = dsub.add_parser("list", help="per connector: dead letters by stage/reason, pending and replayed")
+    d.add_argument("--connector", help="only this connector")
+    d.add_argument("--json", action="store_true")
+    d = dsub.add_parser("show", help="headers and a safe preview (length, sha256, first bytes) of dead letters")
+    d.add_argument("connector")
+    d.add_argument("--limit", type=int, default=20)
+    d.add_argument("--reason", help="only this reason code")
+    d.add_argument("--raw", action="store_true", help="also print the value as text (may be personal data)")
+    d.add_argument("--json", action="store_true")
+    d = dsub.add_parser("replay", help="re-run dead letters through the connector's pipeline; passing ones are produced")
+    d.add_argument("connector")
+    d.add_argument("--reason", help="only this reason code")
+    d.add_argument("--dry-run", action="store_true", help="report what would pass; produce and commit nothing")
+    d.add_argument("--json", action="store_true")
+
     sub.add_parser("up", help="run the whole hub in one supervised process tree (Ctrl-C stops all)")
     return p
 
@@ -224,6 +287,8 @@ COMMANDS = {
     "topics": cmd_topics,
     "schemas": cmd_schemas,
     "clients": cmd_clients,
+    "connect": cmd_connect,
+    "dlq": cmd_dlq,
     "up": cmd_up,
 }
 

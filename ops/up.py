@@ -1,7 +1,7 @@
 """``hub up``: the embedded broker (if none is configured), the topics and the API, supervised.
 
 Start order: broker → topics applied → API (which registers the data standard's
-schemas on startup). Later capabilities add their workers to ``children``.
+schemas on startup) → connect worker. Later capabilities add their workers to ``children``.
 Ctrl-C (SIGINT) or SIGTERM stops everything in reverse order.
 """
 
@@ -70,6 +70,8 @@ def build_children(settings: HubSettings) -> tuple[list[Child], str]:
         "api", [sys.executable, "-m", "ops.cli", "api"], env=env,
         ready=lambda: _wait_http(f"{api_url}/healthz"),
     ))
+    # After the API: the worker resolves schema ids from the API's registry.
+    children.append(Child("connect", [sys.executable, "-m", "ops.cli", "connect"], env=env))
     return children, bootstrap
 
 

@@ -11,6 +11,9 @@ and its headers (all UTF-8) say why and where from:
 ``hub.reason``         machine reason code (``encoding``, ``json``, ``uscc_check`` ...)
 ``hub.message``        human message naming fields and rules, never values
 ``hub.source.partition``, ``hub.source.offset``, ``hub.source.key``   source position
+``hub.source.version`` source version of the record (empty if unknown)
+``hub.source.encoding``, ``hub.source.content_type``   how the value was declared, so a
+                       replay decodes it exactly as the first attempt did (empty if unknown)
 ``hub.attempts``       how many times the runner had tried the record (1 = first try)
 ``hub.ts``             rejection time, epoch milliseconds
 =====================  ==========================================================
@@ -24,24 +27,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 HEADERS = ("hub.connector", "hub.stage", "hub.error.class", "hub.reason", "hub.message",
-           "hub.source.partition", "hub.source.offset", "hub.source.key", "hub.attempts", "hub.ts")
+           "hub.source.partition", "hub.source.offset", "hub.source.key", "hub.attempts", "hub.ts",
+           "hub.source.version", "hub.source.encoding", "hub.source.content_type")
 """Every dead-letter header, in the order they are written."""
 
 _MAX_MESSAGE = 1000
 
 
 def dead_letter_headers(*, connector: str, stage: str, error_class: str, reason: str, message: str,
-                        partition: str, offset: str, key: str, attempts: int, ts_ms: int) -> list[tuple[str, bytes]]:
+                        partition: str, offset: str, key: str, attempts: int, ts_ms: int,
+                        version: str = "", encoding: str = "", content_type: str = "") -> list[tuple[str, bytes]]:
     """The headers of one dead letter, as ``[(name, utf-8 bytes)]`` for :meth:`Producer.send`."""
     values = (connector, stage, error_class, reason, message[:_MAX_MESSAGE], partition, offset, key,
-              str(attempts), str(ts_ms))
+              str(attempts), str(ts_ms), version, encoding, content_type)
     return [(name, value.encode("utf-8")) for name, value in zip(HEADERS, values, strict=True)]
 
 
 def parse_dead_letter(headers: Iterable[tuple[str, bytes | None]] | Mapping[str, bytes | None] | None,
                       value: bytes | None) -> dict:
     """A dead letter as a dict: ``connector``, ``stage``, ``error_class``, ``reason``, ``message``,
-    ``source_partition``, ``source_offset``, ``source_key`` (str or None), ``attempts`` and
+    ``source_partition``, ``source_offset``, ``source_key``, ``source_version``,
+    ``source_encoding``, ``source_content_type`` (str or None), ``attempts`` and
     ``ts_ms`` (int or None) and ``value`` (the original bytes). Unknown headers are ignored,
     missing ones are None, so dead letters written by older versions still parse."""
     pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
@@ -62,6 +68,9 @@ def parse_dead_letter(headers: Iterable[tuple[str, bytes | None]] | Mapping[str,
         "source_partition": raw.get("hub.source.partition"),
         "source_offset": raw.get("hub.source.offset"),
         "source_key": raw.get("hub.source.key"),
+        "source_version": raw.get("hub.source.version") or None,
+        "source_encoding": raw.get("hub.source.encoding") or None,
+        "source_content_type": raw.get("hub.source.content_type") or None,
         "attempts": as_int("hub.attempts"),
         "ts_ms": as_int("hub.ts"),
         "value": value,

@@ -21,6 +21,7 @@ from typing import Any
 
 from fastavro.validation import validate as avro_validate
 
+from connectors.declarative.decoders import decode_csv, decode_xml
 from connectors.runtime.contract import Doc, RawRecord
 from connectors.runtime.rules import CODE_RULES, Rule, check_rules
 from schemas import loader
@@ -50,6 +51,8 @@ def _json(text: str) -> Doc:
 DECODERS: dict[str, Callable[[str], Doc]] = {
     "application/json": _json,
     "text/plain": lambda text: text,
+    "application/xml": decode_xml,  # one record element -> dict, defusedxml (no DTD/entities)
+    "text/csv": decode_csv,  # one comma-separated record -> list of fields
 }
 """Content type -> decoder of the already-decoded text. Add ``application/xml``, ``text/csv`` here."""
 

@@ -68,6 +68,14 @@ def _party_id(value: dict, rule: Rule) -> None:
             codes.validate_resident_id(parent[leaf], field=rule.field)
 
 
+def _entity_id(value: dict, rule: Rule) -> None:
+    # Subject ids are a USCC for organisations or a hub surrogate (never a resident ID, which
+    # must not become a key): an 18-character id is a USCC and must carry its check character.
+    for v in values_at(value, rule.field):
+        if isinstance(v, str) and len(v) == 18:
+            codes.validate_uscc(v, field=rule.field)
+
+
 def _each(validator: Callable[..., None]) -> Callable[[dict, Rule], None]:
     def check(value: dict, rule: Rule) -> None:
         for v in values_at(value, rule.field):
@@ -100,6 +108,7 @@ def _order(strict: bool) -> Callable[[dict, Rule], None]:
 
 CHECKS: dict[str, Callable[[dict, Rule], None]] = {
     "party_id": _party_id,
+    "entity_id": _entity_id,
     "uscc": _each(codes.validate_uscc),
     "resident_id": _each(codes.validate_resident_id),
     "region": _each(codes.validate_region),
@@ -137,8 +146,11 @@ CODE_RULES: dict[str, list[Rule]] = {
         Rule("revocation_date", "not_before", "registration_date"),
     ],
     f"{_NS}catalog.SupervisionItem": [*_ENVELOPE, Rule("catalog_code", "item_code")],
-    f"{_NS}risk.RiskAlert": [*_ENVELOPE, Rule("region_code", "region"), Rule("catalog_code", "item_code")],
-    f"{_NS}complaint.Complaint": [*_ENVELOPE, Rule("region_code", "region")],
+    f"{_NS}risk.RiskAlert": [*_ENVELOPE, Rule("region_code", "region"), Rule("catalog_code", "item_code"),
+                             Rule("entity_id", "entity_id")],
+    f"{_NS}complaint.Complaint": [*_ENVELOPE, Rule("region_code", "region"),
+                                  Rule("complainant_id_number", "resident_id"),
+                                  Rule("target_entity_id", "entity_id")],
     f"{_NS}grassroots.GridEvent": [*_ENVELOPE, Rule("region_code", "region")],
 }
 """Schema full name -> rules checked after schema validation, in order (first failure wins)."""

@@ -86,7 +86,8 @@ class SourceRunner:
                  batch_size: int = 500, identifier_fields: Iterable[str] = (), encoding: str = "utf-8",
                  clock: Callable[[], float] = time.time, topic_names: Mapping[str, str] | None = None,
                  retry_attempts: int = 5, retry_initial: float = 0.2, retry_max: float = 5.0,
-                 flush_timeout: float = 60.0, max_failures: int = 5):
+                 flush_timeout: float = 60.0, max_failures: int = 5,
+                 before_commit: Callable[[], None] | None = None):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
         if batch_size < 1 or retry_attempts < 1 or max_failures < 1:
@@ -99,6 +100,9 @@ class SourceRunner:
         self.dlq_topic = dead_letter_topic(name)
         self.retry_attempts, self.retry_initial, self.retry_max = retry_attempts, retry_initial, retry_max
         self.flush_timeout, self.max_failures = flush_timeout, max_failures
+        # Fencing hook (connect worker): raises if this process may no longer commit for the
+        # connector (lost lease); the batch is then not committed and rewinds.
+        self.before_commit = before_commit
         self.state = "STOPPED"
         self.attempt = 1  # tries of the current uncommitted position; the hub.attempts header
         self._open = False
@@ -156,7 +160,7 @@ class SourceRunner:
             self._catalog_of[actual] = topic
         return entry
 
-    def _prepare(self, raw: RawRecord, ingest_ms: int) -> list[Send]:
+    def prepare(self, raw: RawRecord, ingest_ms: int) -> list[Send]:
         """Every standard record of ``raw``, encoded; raises RecordRejected (nothing is sent)."""
         doc = decode(raw, self.encoding)
         if self.identifier_fields:
@@ -201,7 +205,8 @@ class SourceRunner:
         headers = dead_letter_headers(
             connector=self.name, stage=rej.stage, error_class=type(rej).__name__, reason=rej.reason,
             message=rej.message, partition=raw.partition, offset=raw.offset, key=raw.key,
-            attempts=self.attempt, ts_ms=int(self.clock() * 1000))
+            attempts=self.attempt, ts_ms=int(self.clock() * 1000), version=raw.version,
+            encoding=raw.encoding or self.encoding, content_type=raw.content_type)
         key = raw.key.encode("utf-8")
         try:
             self.producer.send(self.dlq_topic, raw.payload, key=key, headers=headers, on_delivery=acks)
@@ -247,7 +252,7 @@ class SourceRunner:
         send_started = time.perf_counter()
         for raw in raws:
             try:
-                sends = self._prepare(raw, ingest_ms)
+                sends = self.prepare(raw, ingest_ms)
                 for send in sends:
                     self._send(send, acks)
                     sent += 1
@@ -272,6 +277,8 @@ class SourceRunner:
             self.metrics.produce_latency(self.name, time.perf_counter() - send_started)
         result.produced = sum(n for t, n in acks.ok_by_topic.items() if t != self.dlq_topic)
         if last:
+            if self.before_commit is not None:
+                self.before_commit()
             self._retrying("commit", lambda: self.offsets.commit(self.name, last))
             result.committed = dict(last)
         self.attempt = 1

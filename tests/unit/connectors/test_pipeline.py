@@ -214,12 +214,14 @@ def test_stamp_envelope(case):
 def test_dead_letter_headers_round_trip():
     headers = dead_letter_headers(connector="gaj", stage="validate", error_class="RecordRejected",
                                   reason="uscc_check", message="counterpart.id_code: 校验位不符",
-                                  partition="cases", offset="17", key="AJ-17", attempts=2, ts_ms=1700)
+                                  partition="cases", offset="17", key="AJ-17", attempts=2, ts_ms=1700,
+                                  version="3", encoding="gb18030", content_type="text/csv")
     assert [name for name, _ in headers] == list(HEADERS)
     assert all(isinstance(v, bytes) for _, v in headers)
     parsed = parse_dead_letter(headers, b"\xff original")
     assert parsed == {"connector": "gaj", "stage": "validate", "error_class": "RecordRejected",
                       "reason": "uscc_check", "message": "counterpart.id_code: 校验位不符",
                       "source_partition": "cases", "source_offset": "17", "source_key": "AJ-17",
+                      "source_version": "3", "source_encoding": "gb18030", "source_content_type": "text/csv",
                       "attempts": 2, "ts_ms": 1700, "value": b"\xff original"}
     assert parse_dead_letter(dict(headers[:2]), None)["reason"] is None

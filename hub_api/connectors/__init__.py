@@ -1,0 +1,1 @@
+"""The connector registration API (Kafka Connect-style REST): plugins, connectors, status, offsets."""

@@ -65,15 +65,3 @@ def load_config(spec: SystemSpec, values: dict[str, str], *, name: str | None = 
     if name:
         config["name"] = name
     return config
-
-
-SYSTEMS: dict[str, SystemSpec] = {
-    # Entries are added by each system's module in ops/demo/ (explicitly, below).
-}
-
-
-def get_system(name: str) -> SystemSpec:
-    try:
-        return SYSTEMS[name]
-    except KeyError:
-        raise KeyError(f"unknown demo system {name!r}; valid: {', '.join(SYSTEMS) or '(none)'}") from None

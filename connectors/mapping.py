@@ -7,9 +7,10 @@ validated against the topic's Avro schema when it is parsed (unknown targets, un
 tables and unmapped required fields are config errors), so a connector can be checked
 without starting it.
 
-A rule computes its value in this order: ``const`` | ``template`` | ``source`` -> blank
+A rule computes its value in this order: ``const`` | ``template`` | ``source`` (then its
+``fallback`` paths while blank) -> blank
 (``None`` or ``""``) becomes ``default`` -> ``required`` check -> ``split`` -> ``regex`` ->
-``join`` -> ``map`` / ``code_table`` / ``operation`` -> dates -> decimals -> light type
+``join`` -> ``map`` / ``code_table`` / ``operation`` -> dates -> decimals -> ``multiply`` -> light type
 coercion to the target type (numbers to strings, digit strings to ints, a scalar into a
 one-element array). Steps after ``split`` apply to each element of a list. Dates: with
 ``date_format`` (``"%Y-%m-%d %H:%M:%S"``-style patterns, ``"yyyyMMdd"``, ``"epoch_ms"``,
@@ -58,6 +59,9 @@ class FieldRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     source: str | None = Field(None, description="Dotted path into the source document, `[n]` for list items.")
+    fallback: list[str] | None = Field(None, description="Further source paths tried in order while the value is "
+                                                         "blank (first non-blank wins), e.g. a credit-code column "
+                                                         "then a resident-ID column; needs `source`.")
     const: Any = Field(None, description="A constant value (wins over `source`).")
     template: str | None = Field(None, description="Text with `{source.path}` placeholders, e.g. `{dept}-{ajbh}`; "
                                                    "blank if any placeholder is blank.")
@@ -75,6 +79,8 @@ class FieldRule(BaseModel):
         None, description="For `envelope.operation`: source flag -> i/u/d, e.g. {\"I\": \"i\", \"U\": \"u\", \"D\": \"d\"}.")
     date_format: str | None = Field(None, description="strptime pattern, `yyyyMMdd`, `epoch_ms`, `epoch_s` or `iso`.")
     decimal: bool = Field(False, description="Parse as money (`Decimal`, scaled to the schema); implied by decimal targets.")
+    multiply: float | None = Field(None, description="Multiply a number by this factor, e.g. 0.01 for a "
+                                                     "percentage given as 0-100; not a number -> `bad_number`.")
     each: dict[str, FieldRule] | None = Field(
         None, description="Array of records: sub-target -> rule. With `source` (a list of objects) sub-rules read "
                           "each object; without, sub-rules yield parallel lists (e.g. with `split`) zipped by index.")
@@ -82,6 +88,8 @@ class FieldRule(BaseModel):
     @model_validator(mode="after")
     def _one_origin(self) -> FieldRule:
         origins = [n for n in ("const", "template") if getattr(self, n) is not None]
+        if self.fallback and self.source is None:
+            raise ValueError("`fallback` needs `source`")
         if len(origins) > 1 or (origins and self.source):
             raise ValueError("give only one of `source`, `const` and `template`")
         if self.source is None and not origins and self.default is None and self.each is None:
@@ -285,6 +293,10 @@ class DeclarativeMapper:
                 lambda m: str(parts[m.group(1)]), rule.template)
         elif rule.source is not None:
             v = get_path(doc, rule.source)
+            for path in rule.fallback or ():
+                if not _blank(v):
+                    break
+                v = get_path(doc, path)
         else:
             v = None
         if isinstance(v, str):
@@ -328,7 +340,18 @@ class DeclarativeMapper:
             v = self._date(target, v, rule.date_format or "iso", kind)
         if rule.decimal or kind == "decimal":
             v = self._decimal(target, v)
+        if rule.multiply is not None:
+            v = self._multiply(target, v, rule.multiply)
         return v
+
+    def _multiply(self, target: str, v: Any, factor: float) -> Any:
+        if isinstance(v, Decimal):
+            return v * Decimal(str(factor))
+        try:
+            product = float(v) * factor
+        except (TypeError, ValueError):
+            raise MappingError("bad_number", f"{target}: source is not a number") from None
+        return round(product, 12)  # 87 * 0.01 -> 0.87, not 0.8700000000000001
 
     def _element_type(self, target: str) -> Any:
         node = self._types.get(target)

@@ -9,6 +9,7 @@ from connectors.declarative.file_drop import PLUGIN as FILE_DROP
 from connectors.declarative.http_pull import PLUGIN as HTTP_PULL
 from connectors.declarative.http_push import PLUGIN as HTTP_PUSH
 from connectors.declarative.sql_poll import PLUGIN as SQL_POLL
+from connectors.kafka_source.plugin import PLUGIN as KAFKA_JSON
 from connectors.runtime.plugin import Plugin
 from connectors.sinks.http_webhook import PLUGIN as HTTP_WEBHOOK
 from connectors.sinks.sql_table import PLUGIN as SQL_TABLE
@@ -22,6 +23,7 @@ PLUGINS: dict[str, Plugin] = {
     FILE_DROP.name: FILE_DROP,
     # --- code adapters (connectors/<system>/) ---
     TAXATION_SOAP.name: TAXATION_SOAP,
+    KAFKA_JSON.name: KAFKA_JSON,
     # --- sinks (connectors/sinks/) ---
     HTTP_WEBHOOK.name: HTTP_WEBHOOK,
     SQL_TABLE.name: SQL_TABLE,

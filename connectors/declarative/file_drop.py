@@ -13,7 +13,9 @@ are taken in name order, one file at a time: a poll never mixes records of two f
 * ``xml``: the file is parsed with defusedxml (DTDs and entities refused); each element at
   ``record_path`` becomes a record whose payload is that element serialised as UTF-8 XML,
   decoded by the ``application/xml`` decoder into a dict. A file that does not parse becomes
-  one record holding the whole file, dead-lettered at decode (reason ``xml``).
+  one record holding the whole file, dead-lettered at decode (reason ``encoding`` if it is
+  not valid UTF-8, else ``xml``); if a lossy reading shows it holds a single record, that
+  record's key and version name the dead letter.
 
 **Offset** (partition ``files``): JSON ``{"file": name, "line": n}`` -- the last physical line
 of the record (CSV; the header is line 1) or its 1-based element number (XML).
@@ -179,7 +181,7 @@ class FileDropTask(SourceTask):
         try:
             root = parse_xml(data)
         except XmlRejected:
-            return [self._record(name, 1, data, None, "utf-8", "application/xml")]
+            return [self._record(name, 1, data, _lone_record(data, fmt), "utf-8", "application/xml")]
         import xml.etree.ElementTree as ET
 
         out = []
@@ -187,6 +189,22 @@ class FileDropTask(SourceTask):
             payload = ET.tostring(element, encoding="utf-8")
             out.append(self._record(name, n, payload, element_to_dict(element), "utf-8", "application/xml"))
         return out
+
+
+def _lone_record(data: bytes, fmt: XmlFormat) -> dict | None:
+    """Key and version source of a file that does not parse, if it holds exactly one record.
+
+    Lossy text (invalid UTF-8 bytes replaced) only to name the record the whole file will be
+    dead-lettered as (e.g. GB18030 bytes under a UTF-8 declaration: reason ``encoding``); the
+    payload stays the original bytes. Still parsed by defusedxml: a file refused for a DTD or
+    entities stays nameless.
+    """
+    try:
+        root = parse_xml(data.decode("utf-8", errors="replace").encode("utf-8"))
+    except XmlRejected:
+        return None
+    records = list(root.iterfind(fmt.record_path))
+    return element_to_dict(records[0]) if len(records) == 1 else None
 
 
 def _try_decode(data: bytes, encoding: str) -> str | None:

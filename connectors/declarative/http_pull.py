@@ -1,10 +1,10 @@
 """``http-pull``: read JSON records from an HTTP API, paging by cursor, page number or time window.
 
 Config (:class:`HttpPullConfig`): ``url``, static ``params`` / ``headers``, ``auth`` (bearer
-token or basic user/password, both secrets), ``items_path`` (where the list of records is in
-the response, ``""`` = the body itself), ``paging`` (one of the three below), ``timeout_seconds``.
-gzip bodies are decoded by httpx. Each item becomes a RawRecord whose payload is the item's
-own UTF-8 JSON.
+token, basic user/password, or an API key in a named header -- all secrets), ``items_path``
+(where the list of records is in the response, ``""`` = the body itself), ``paging`` (one of
+the three below), ``timeout_seconds``. gzip bodies are decoded by httpx. Each item becomes a
+RawRecord whose payload is the item's own UTF-8 JSON.
 
 **Offsets** (one source partition, ``partition``): JSON ``{"cursor": c, "skip": k}``,
 ``{"page": p, "skip": k}`` or ``{"from": t, "skip": k}`` meaning "request position c / page p /
@@ -58,6 +58,13 @@ class BasicAuth(BaseModel):
     password: SecretStr = Field(description="Password (secret; never returned).")
 
 
+class ApiKeyAuth(BaseModel):
+    model_config = _STRICT
+    type: Literal["api_key"] = Field(description="An API key sent in a request header, e.g. `X-Api-Key: <key>`.")
+    header: str = Field("X-Api-Key", pattern=r"^[A-Za-z0-9-]{1,64}$", description="Name of the header carrying the key.")
+    key: SecretStr = Field(description="The API key (secret; never returned).")
+
+
 class CursorPaging(BaseModel):
     model_config = _STRICT
     type: Literal["cursor"] = Field(description="Opaque cursor paging.")
@@ -94,8 +101,8 @@ class HttpPullConfig(DeclarativeSource):
     url: str = Field(pattern=r"^https?://", description="URL of the list endpoint.")
     params: dict[str, str] = Field(default_factory=dict, description="Extra query parameters sent on every request.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers (not secrets).")
-    auth: Annotated[BearerAuth | BasicAuth, Field(discriminator="type")] | None = Field(
-        None, description="Authentication: bearer or basic; None for open endpoints.")
+    auth: Annotated[BearerAuth | BasicAuth | ApiKeyAuth, Field(discriminator="type")] | None = Field(
+        None, description="Authentication: bearer, basic or api_key; None for open endpoints.")
     paging: Annotated[CursorPaging | PagePaging | TimeWindowPaging, Field(discriminator="type")] = Field(
         description="How to walk the records: cursor, page or time_window.")
     items_path: str = Field("items", description="Response path of the record list; empty: the body is the list.")
@@ -121,6 +128,8 @@ class HttpPullTask(SourceTask):
             auth=httpx.BasicAuth(auth.username, auth.password.get_secret_value()) if isinstance(auth, BasicAuth) else None)
         if isinstance(auth, BearerAuth):
             self.client.headers["Authorization"] = f"Bearer {auth.token.get_secret_value()}"
+        elif isinstance(auth, ApiKeyAuth):
+            self.client.headers[auth.header] = auth.key.get_secret_value()
         stored = offsets.get(self.config.partition)
         self.position = json.loads(stored) if stored else self._start()
         self.buffer = []
@@ -237,5 +246,5 @@ def build(config: HttpPullConfig, ctx: PluginContext) -> SourceParts:
 
 PLUGIN = Plugin(
     name="http-pull", kind="source", config_model=HttpPullConfig, build=build,
-    description="Pull JSON records from an HTTP API (cursor, page-number or time-window paging; bearer or basic "
-                "auth; gzip), map them declaratively onto a standard topic.")
+    description="Pull JSON records from an HTTP API (cursor, page-number or time-window paging; bearer, basic "
+                "or API-key auth; gzip), map them declaratively onto a standard topic.")

@@ -182,11 +182,21 @@ def validate(schema: str, value: dict, rules: dict[str, list[Rule]] = CODE_RULES
     Reasons: ``schema`` (message names the field and expected type, never the value) or
     the :class:`schemas.codes.CodeError` reason of the first failing rule.
     """
+    check_schema(schema, value)
+    check_code_rules(schema, value, rules)
+
+
+def check_schema(schema: str, value: dict) -> None:
+    """Reject ``value`` (stage validate, reason ``schema``) if it does not match the Avro schema."""
     # raise_errors=False: with True fastavro builds (and JSON-dumps) an exception per union
     # branch it tries, ~7x slower on valid records; the walk below names the field instead.
     if not avro_validate(value, _parsed(schema), raise_errors=False):
         field, kind = _first_bad_field(_parsed(schema), value, "", _named_types(schema)) or ("<record>", "record")
         raise RecordRejected("validate", "schema", f"field {field} does not match the schema (expected {kind})") from None
+
+
+def check_code_rules(schema: str, value: dict, rules: dict[str, list[Rule]] = CODE_RULES) -> None:
+    """Reject ``value`` with the reason of the first failing code rule of ``schema``."""
     try:
         check_rules(schema, value, rules)
     except CodeError as exc:

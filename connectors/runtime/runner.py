@@ -49,11 +49,12 @@ from connectors.runtime.metrics import ConnectorMetrics
 from connectors.runtime.offsets import OffsetStore
 from connectors.runtime.pipeline import (
     RecordRejected,
+    check_code_rules,
+    check_schema,
     decode,
     record_id,
     repair,
     stamp_envelope,
-    validate,
 )
 from connectors.runtime.rules import values_at
 from ops.settings import HubSettings
@@ -182,14 +183,17 @@ class SourceRunner:
             this_id = rid if len(mapped) == 1 else f"{rid}#{i}"
             stamp_envelope(m.value, record_id=this_id, source_system=self.source_system, raw=raw,
                            ingest_time_ms=ingest_ms)
-            validate(spec.value_schema, m.value)
-            key = next(values_at(m.value, spec.key_field), None)
-            if not isinstance(key, str) or not key:
-                raise RecordRejected("validate", "key_missing", f"key field {spec.key_field} is empty")
+            # Encoding checks the schema anyway; the slower walk that names the bad field runs
+            # only for a record that fails to encode (the happy path pays for one pass, not two).
             try:
                 data = serialize(m.value)
             except SerializationError as exc:
+                check_schema(spec.value_schema, m.value)
                 raise RecordRejected("serialize", exc.reason, str(exc)) from None
+            check_code_rules(spec.value_schema, m.value)
+            key = next(values_at(m.value, spec.key_field), None)
+            if not isinstance(key, str) or not key:
+                raise RecordRejected("validate", "key_missing", f"key field {spec.key_field} is empty")
             sends.append(Send(actual, data, key.encode("utf-8"), [("hub.record_id", this_id.encode("utf-8"))]))
         return sends
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from ops.demo import soap_systems
+from ops.demo import data_systems, http_systems, soap_systems
 from ops.demo.systems import SystemSpec
 
 SYSTEMS: dict[str, SystemSpec] = {
     spec.name: spec
     for group in (
         soap_systems.SPECS,
+        data_systems.SPECS,
+        http_systems.SPECS,
     )
     for spec in group
 }

@@ -142,6 +142,21 @@ def test_server_errors_raise_for_the_runner_to_retry():
         task.poll(1)
 
 
+def test_api_key_auth_is_a_secret_header():
+    raw = load("http_pull_cursor_bearer.json")
+    raw["config"]["auth"] = {"type": "api_key", "header": "X-Api-Key", "key": "12345-sim-key"}
+    _, config, errors = validate_config(raw)
+    assert errors == [] and "12345-sim-key" not in config.model_dump_json()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["x-api-key"] == "12345-sim-key" and "authorization" not in request.headers
+        return httpx.Response(200, json={"items": ITEMS[:2], "next_cursor": "2"})
+
+    task = HttpPullTask(config, transport=httpx.MockTransport(handler))
+    task.open({})
+    assert [r.key for r in task.poll(10)] == ["A0", "A1"]
+
+
 # -- push signature, decoders, file-drop ----------------------------------------------------------
 
 def test_signature_window_and_mismatch():

@@ -167,3 +167,20 @@ def test_spec_errors_name_the_field(fields, tables, needle):
 def test_unknown_topic_lists_valid_ones():
     with pytest.raises(ValidationError, match="valid topics"):
         MappingSpec(topic="nope", fields={})
+
+
+def test_multiply_scales_numbers_and_rejects_text():
+    spec = MappingSpec(topic="risk.alerts", fields={
+        "envelope.operation": {"const": "i"}, "envelope.event_time": {"source": "t", "date_format": "epoch_ms"},
+        "envelope.region_code": {"const": "330106"}, "envelope.department_code": {"const": "330000WJW"},
+        "alert_id": {"source": "id"}, "risk_system": {"const": "yf"}, "category.code": {"const": "YF01"},
+        "category.name": {"const": "异常"}, "risk_level": {"const": "high"}, "title": {"const": "t"},
+        "description": {"const": "d"}, "region_code": {"const": "330106"},
+        "detected_time": {"source": "t", "date_format": "epoch_ms"},
+        "score": {"source": "score", "multiply": 0.01}})
+    m = DeclarativeMapper(spec)
+    [out] = m({"id": "A1", "t": 1751248800000, "score": 87}, RAW)
+    assert out.value["score"] == 0.87
+    with pytest.raises(MappingError) as err:
+        m({"id": "A1", "t": 1751248800000, "score": "high"}, RAW)
+    assert err.value.reason == "bad_number" and "high" not in str(err.value)

@@ -1,0 +1,1 @@
+"""``kafka-json``: a source whose existing system *is* a Kafka topic (on its own cluster)."""

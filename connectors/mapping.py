@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,12 @@ from schemas import loader
 from topics.catalog import CATALOG
 
 _PATH = re.compile(r"([^.\[\]]+)|\[(\d*)\]")
+
+
+@lru_cache(maxsize=4096)
+def _tokens(path: str) -> tuple[tuple[str, str], ...]:
+    """``a.b[0].c`` -> ((name, index), ...), parsed once per distinct path (paths come from config)."""
+    return tuple(_PATH.findall(path))
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 RUNNER_STAMPED = frozenset({"record_id", "source_system", "source_position", "ingest_time", "source_key",
                             "source_version"})
@@ -165,7 +172,7 @@ def _resolve(node: Any, names: dict) -> Any:
 def _target_type(schema: dict, target: str, names: dict) -> Any:
     """The (resolved) Avro type at ``target`` (``a.b``, ``a[0]``, ``a[].b``), or None if absent."""
     node: Any = schema
-    for name, _index in _PATH.findall(target):
+    for name, _index in _tokens(target):
         node = _resolve(node, names)
         if name:
             if not isinstance(node, dict) or node.get("type") != "record":
@@ -195,7 +202,7 @@ _MISSING = object()
 def get_path(doc: Any, path: str) -> Any:
     """The value at dotted ``path`` (``a.b[0].c``) in ``doc``, or None if any part is absent."""
     node = doc
-    for name, index in _PATH.findall(path):
+    for name, index in _tokens(path):
         if name:
             node = node.get(name) if isinstance(node, dict) else None
         elif index:
@@ -207,7 +214,7 @@ def get_path(doc: Any, path: str) -> Any:
 
 def _set_path(value: dict, target: str, item: Any) -> None:
     """Assign ``item`` at ``target`` (``a.b``, ``a[2].b``), creating records and list slots on the way."""
-    parts = _PATH.findall(target)
+    parts = _tokens(target)
     node: Any = value
     for i, (name, index) in enumerate(parts):
         last = i == len(parts) - 1
@@ -241,6 +248,14 @@ class DeclarativeMapper:
             for sub in rule.each or {}:
                 self._types[f"{target}[].{sub}"] = _target_type(self.schema, f"{target}[].{sub}", self._names)
         self._regex = {r.regex: re.compile(r.regex) for r in self._all_rules() if r.regex}
+        # Per-target type facts, resolved once: the hot path only looks them up.
+        self._kinds = {t: _kind(node) for t, node in self._types.items()}
+        self._elem_types = {t: self._element_type(t) for t in self._types}
+        self._elem_kinds = {t: _kind(node) for t, node in self._elem_types.items()}
+        self._scales = {t: node.get("scale") if isinstance(node, dict) else None
+                        for t, node in self._elem_types.items()}
+        self._has_envelope = any(f["name"] == "envelope" for f in self.schema["fields"])
+        self._fill = compile_filler(self.schema, self._names)
 
     def _all_rules(self):
         for rule in self.spec.fields.values():
@@ -250,12 +265,12 @@ class DeclarativeMapper:
     def __call__(self, doc: Doc, raw: RawRecord) -> list[Mapped]:
         if not isinstance(doc, dict):
             raise MappingError("not_an_object", "the source document is not an object")
-        value: dict[str, Any] = {"envelope": {}} if any(f["name"] == "envelope" for f in self.schema["fields"]) else {}
+        value: dict[str, Any] = {"envelope": {}} if self._has_envelope else {}
         for target, rule in self.spec.fields.items():
             item = self._each(target, rule, doc) if rule.each is not None else self._value(target, rule, doc)
             if item is not _MISSING:
                 _set_path(value, target, item)
-        return [Mapped(self.spec.topic, fill_defaults(self.schema, value, self._names))]
+        return [Mapped(self.spec.topic, self._fill(value))]
 
     def _each(self, target: str, rule: FieldRule, doc: dict) -> Any:
         subs = rule.each or {}
@@ -333,9 +348,9 @@ class DeclarativeMapper:
             entry = self.spec.code_tables[rule.code_table].get(str(v))
             if entry is None:
                 raise MappingError("unknown_code", f"{target}: source code not in code table {rule.code_table}")
-            kind = _kind(self._element_type(target))
+            kind = self._elem_kinds[target]
             v = {"code": entry.code, "name": entry.name} if kind == "record" else entry.code
-        kind = _kind(self._element_type(target))
+        kind = self._elem_kinds[target]
         if rule.date_format or (kind in ("date", "timestamp-millis") and isinstance(v, str)):
             v = self._date(target, v, rule.date_format or "iso", kind)
         if rule.decimal or kind == "decimal":
@@ -382,11 +397,11 @@ class DeclarativeMapper:
             d = Decimal(str(v).replace(",", ""))
         except InvalidOperation:
             raise MappingError("bad_decimal", f"{target}: source is not a decimal number") from None
-        scale = (self._element_type(target) or {}).get("scale") if isinstance(self._element_type(target), dict) else None
+        scale = self._scales[target]
         return d.quantize(Decimal(1).scaleb(-scale)) if scale is not None and d.is_finite() else d
 
     def _coerce(self, target: str, v: Any) -> Any:
-        kind = _kind(self._types.get(target))
+        kind = self._kinds.get(target, "union")
         if kind == "array" and not isinstance(v, list):
             return [v]
         if kind in ("string", "enum") and isinstance(v, int | float | Decimal) and not isinstance(v, bool):
@@ -396,6 +411,56 @@ class DeclarativeMapper:
         if kind == "boolean" and isinstance(v, str) and v.lower() in ("true", "false", "1", "0"):
             return v.lower() in ("true", "1")
         return v
+
+
+def compile_filler(schema: Any, names: dict, _memo: dict | None = None):
+    """A function giving every absent field of ``value`` its Avro default, like :func:`fill_defaults`.
+
+    The schema is walked once, here; the returned function only visits the fields that have
+    defaults and the nested records actually present (the mapper's hot path).
+    """
+    memo = {} if _memo is None else _memo
+    node = _resolve(schema, names)
+    if isinstance(node, list):
+        node = next((_resolve(b, names) for b in node if isinstance(_resolve(b, names), dict)
+                     and _resolve(b, names).get("type") == "record"), None)
+    if not isinstance(node, dict):
+        return _identity
+    if node.get("type") == "array":
+        inner = compile_filler(node["items"], names, memo)
+        if inner is _identity:
+            return _identity
+
+        def fill_items(value):
+            if isinstance(value, list):
+                for item in value:
+                    inner(item)
+            return value
+        return fill_items
+    if node.get("type") != "record":
+        return _identity
+    name = node.get("name")
+    if name in memo:
+        return lambda value: memo[name](value)  # recursive types: resolved at call time
+    memo[name] = _identity
+    plan = [(f["name"], "default" in f, f.get("default"), compile_filler(f["type"], names, memo))
+            for f in node["fields"]]
+
+    def fill_record(value):
+        if isinstance(value, dict):
+            for field, has_default, default, child in plan:
+                if field in value:
+                    if child is not _identity:
+                        child(value[field])
+                elif has_default:
+                    value[field] = list(default) if isinstance(default, list) else default
+        return value
+    memo[name] = fill_record
+    return fill_record
+
+
+def _identity(value):
+    return value
 
 
 def fill_defaults(schema: Any, value: Any, names: dict) -> Any:

@@ -35,6 +35,11 @@ class ConnectorMetrics:
                                           ["connector"], registry=registry)
         self._last_commit = Gauge("hub_connector_last_commit_timestamp_seconds",
                                   "Time of the last checkpoint commit.", ["connector"], registry=registry)
+        self._commit_lag = Gauge(
+            "hub_connector_committed_lag_seconds",
+            "How far the committed position trails the source: commit time minus the event time of the "
+            "newest committed record (sources have no common end offset, so lag is measured in time).",
+            ["connector"], registry=registry)
         self._retries = Counter("hub_connector_retries_total", "Retried external calls and rewound batches.",
                                 ["connector", "operation"], registry=registry)
         self._poll_latency = Histogram("hub_connector_poll_duration_seconds", "Duration of one task.poll().",
@@ -54,11 +59,15 @@ class ConnectorMetrics:
     def dead_lettered(self, connector: str, stage: str, reason: str, n: int = 1) -> None:
         self._dead.labels(connector, stage, reason).inc(n)
 
-    def committed(self, connector: str, partitions: int, records: int, ts: float) -> None:
-        """One checkpoint commit covering ``records`` records in ``partitions`` source partitions."""
+    def committed(self, connector: str, partitions: int, records: int, ts: float,
+                  newest_event_ts: float | None = None) -> None:
+        """One checkpoint commit covering ``records`` records in ``partitions`` source partitions;
+        ``newest_event_ts`` (epoch seconds) of the newest committed record sets the lag."""
         self._commits.labels(connector).inc()
         self._committed_records.labels(connector).inc(records)
         self._last_commit.labels(connector).set(ts)
+        if newest_event_ts is not None:
+            self._commit_lag.labels(connector).set(max(0.0, ts - newest_event_ts))
 
     def retried(self, connector: str, operation: str) -> None:
         self._retries.labels(connector, operation).inc()

@@ -109,6 +109,7 @@ class SourceRunner:
         self._open = False
         self._rewind = False
         self._serializers: dict[str, tuple[TopicSpec, str, AvroSerializer]] = {}
+        self._newest_event_ms = 0  # newest envelope.event_time prepared so far (commit-lag metric)
         self._catalog_of: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -191,6 +192,9 @@ class SourceRunner:
                 check_schema(spec.value_schema, m.value)
                 raise RecordRejected("serialize", exc.reason, str(exc)) from None
             check_code_rules(spec.value_schema, m.value)
+            event_ms = (m.value.get("envelope") or {}).get("event_time")
+            if isinstance(event_ms, int) and event_ms > self._newest_event_ms:
+                self._newest_event_ms = event_ms
             key = next(values_at(m.value, spec.key_field), None)
             if not isinstance(key, str) or not key:
                 raise RecordRejected("validate", "key_missing", f"key field {spec.key_field} is empty")
@@ -302,7 +306,8 @@ class SourceRunner:
                 if topic != self.dlq_topic:
                     self.metrics.produced(self.name, self._catalog_of.get(topic, topic), n)
             if partitions:
-                self.metrics.committed(self.name, partitions, result.polled, self.clock())
+                newest = self._newest_event_ms / 1000 if self._newest_event_ms else None
+                self.metrics.committed(self.name, partitions, result.polled, self.clock(), newest)
         if result.dead_lettered:
             log.info("batch dead letters", extra={"connector": self.name, "rejected": dict(result.rejected)})
         log.debug("batch committed", extra={"connector": self.name, "polled": result.polled,

@@ -111,6 +111,11 @@ def test_good_records_produced_bad_ones_dead_lettered_then_committed(store, metr
     assert reg.get_sample_value("hub_connector_dead_letters_total",
                                 {"connector": "unit-conn", "stage": "decode", "reason": "json"}) == 1
     assert reg.get_sample_value("hub_connector_commits_total", {"connector": "unit-conn"}) == 1
+    # Lag: commit time minus the newest committed event time (the runner's clock is real time here).
+    newest = max(v["envelope"]["event_time"] for v in values).timestamp()
+    lag = reg.get_sample_value("hub_connector_committed_lag_seconds", {"connector": "unit-conn"})
+    committed_at = reg.get_sample_value("hub_connector_last_commit_timestamp_seconds", {"connector": "unit-conn"})
+    assert lag == pytest.approx(committed_at - newest, abs=1e-3)
 
 
 def test_full_width_identifiers_are_repaired_before_validation(store):

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 ## run: start the whole hub on the embedded default (Tansu broker, SQLite, API on :8000)
 run: $(STAMP)
-	$(VENV)/bin/hub up
+	$(VENV)/bin/hub up --demo
 
 ## test: lint, then every test (unit + integration; SQLite and PostgreSQL; real Tansu broker)
 test: $(STAMP)

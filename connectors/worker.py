@@ -479,7 +479,8 @@ def build_app(worker: ConnectWorker):
     return app
 
 
-def run_worker(settings: HubSettings, host: str = "127.0.0.1", port: int = 0, worker_id: str | None = None) -> int:
+def run_worker(settings: HubSettings, host: str = "127.0.0.1", port: int = 0, worker_id: str | None = None,
+               lease_ttl: float = 15.0) -> int:
     """``hub connect``: one worker until SIGTERM / SIGINT; serves /healthz and /metrics on ``port``
     (0: a free port, printed)."""
     from ops.logging import configure_logging
@@ -487,7 +488,7 @@ def run_worker(settings: HubSettings, host: str = "127.0.0.1", port: int = 0, wo
 
     configure_logging(settings.log_level, settings.log_json)
     db = Database(settings.database_url)
-    worker = ConnectWorker(settings, db, worker_id=worker_id)
+    worker = ConnectWorker(settings, db, worker_id=worker_id, lease_ttl=lease_ttl)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: worker.stop())
     server = ThreadedServer(build_app(worker), host=host, port=port or None)

@@ -13,6 +13,7 @@ import sys
 
 from pydantic import ValidationError
 
+from ops.demo.options import add_arguments as add_demo_arguments
 from ops.settings import HubSettings
 
 
@@ -170,7 +171,10 @@ def cmd_clients(args, settings: HubSettings) -> int:
 def cmd_connect(args, settings: HubSettings) -> int:
     from connectors.worker import run_worker
 
-    return run_worker(settings, host=args.host, port=args.port, worker_id=args.worker_id)
+    if args.lease_ttl < 1.0:
+        print("hub: --lease-ttl must be at least 1 second", file=sys.stderr)
+        return 2
+    return run_worker(settings, host=args.host, port=args.port, worker_id=args.worker_id, lease_ttl=args.lease_ttl)
 
 
 def cmd_dlq(args, settings: HubSettings) -> int:
@@ -206,6 +210,16 @@ def cmd_dlq(args, settings: HubSettings) -> int:
         registry.close()
     _print(report.to_dict(), args.json, lambda r: print(dlq_tool.format_summary(report)))
     return 1 if report.failed_delivery else 0
+
+
+def cmd_demo(args, settings: HubSettings) -> int:
+    if args.check:
+        from ops.demo.check import run_check
+
+        return run_check(settings, args)
+    from ops.demo.run import run_demo
+
+    return run_demo(settings, args)
 
 
 def cmd_up(args, settings: HubSettings) -> int:
@@ -258,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", default="127.0.0.1", help="address of its /healthz and /metrics")
     sp.add_argument("--port", type=int, default=0, help="port of its /healthz and /metrics (default 0: a free one, printed)")
     sp.add_argument("--worker-id", help="worker id (default: host-pid-random)")
+    sp.add_argument("--lease-ttl", type=float, default=15.0,
+                    help="seconds a lease outlives a silent worker: its connectors move after this (default 15)")
 
     sp = sub.add_parser("dlq", help="dead letters: count, inspect and replay them after a fix")
     dsub = sp.add_subparsers(dest="action", required=True)
@@ -276,7 +292,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dry-run", action="store_true", help="report what would pass; produce and commit nothing")
     d.add_argument("--json", action="store_true")
 
-    sub.add_parser("up", help="run the whole hub in one supervised process tree (Ctrl-C stops all)")
+    sp = sub.add_parser("demo", help="simulated systems connected through the API: live progress, or --check: "
+                        "run N seconds on a private hub, drain, reconcile (exit 1 if anything is missing)")
+    sp.add_argument("action", nargs="?", choices=["run"], default="run",
+                    help="run (default): drive the demo against the configured, running hub until Ctrl-C")
+    sp.add_argument("--check", action="store_true",
+                    help="bring up a private hub, run --duration seconds, drain, print a JSON reconciliation")
+    sp.add_argument("--duration", type=float, default=30.0, help="--check: seconds the sources grow")
+    sp.add_argument("--drain-timeout", type=float, default=120.0, help="--check: longest wait for the drain")
+    sp.add_argument("--json", action="store_true", help="--check: print only the JSON document")
+    sp.add_argument("--keep", action="store_true", help="--check: keep the temporary work dir and logs")
+    sp.add_argument("--workdir", help="work dir (run: default var/demo; --check: default a temporary one)")
+    sp.add_argument("--plain", action="store_true", help="never redraw the progress block in place")
+    sp.add_argument("--progress-every", type=float, default=2.0, help="seconds between progress blocks")
+    add_demo_arguments(sp)
+
+    sp = sub.add_parser("up", help="run the whole hub in one supervised process tree (Ctrl-C stops all)")
+    sp.add_argument("--demo", action="store_true",
+                    help="also run the demo: simulated systems registered through the API, live progress")
+    add_demo_arguments(sp)
     return p
 
 
@@ -289,6 +323,7 @@ COMMANDS = {
     "clients": cmd_clients,
     "connect": cmd_connect,
     "dlq": cmd_dlq,
+    "demo": cmd_demo,
     "up": cmd_up,
 }
 

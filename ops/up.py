@@ -47,8 +47,14 @@ def _apply_topics(settings: HubSettings, bootstrap: str) -> None:
         print(f"hub:   drift on {r.name}: {'; '.join(r.details)}", flush=True)
 
 
-def build_children(settings: HubSettings) -> tuple[list[Child], str]:
-    """The process tree for this configuration and the bootstrap address it uses."""
+def build_children(settings: HubSettings, extra_env: dict[str, str] | None = None,
+                   demo_argv: list[str] | None = None) -> tuple[list[Child], str]:
+    """The process tree for this configuration and the bootstrap address it uses.
+
+    ``extra_env`` is added to every hub child's environment (``hub demo --check`` runs a private
+    tree on its own port, database and var dir); ``demo_argv`` (``hub up --demo``) appends a
+    ``demo`` child, ``hub demo run <demo_argv>``, after the API and the connect worker.
+    """
     children: list[Child] = []
     bootstrap = settings.kafka_bootstrap
     if not bootstrap:
@@ -64,7 +70,7 @@ def build_children(settings: HubSettings) -> tuple[list[Child], str]:
     else:
         wait_for_kafka(bootstrap)
         _apply_topics(settings, bootstrap)
-    env = {"HUB_KAFKA_BOOTSTRAP": bootstrap}
+    env = {**(extra_env or {}), "HUB_KAFKA_BOOTSTRAP": bootstrap}
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     children.append(Child(
         "api", [sys.executable, "-m", "ops.cli", "api"], env=env,
@@ -72,6 +78,9 @@ def build_children(settings: HubSettings) -> tuple[list[Child], str]:
     ))
     # After the API: the worker resolves schema ids from the API's registry.
     children.append(Child("connect", [sys.executable, "-m", "ops.cli", "connect"], env=env))
+    if demo_argv is not None:
+        # Last: it registers its connectors through the API, which the worker then claims.
+        children.append(Child("demo", [sys.executable, "-m", "ops.cli", "demo", "run", *demo_argv], env=env))
     return children, bootstrap
 
 
@@ -80,7 +89,12 @@ def run_up(settings: HubSettings, args) -> int:
 
     configure_logging(settings.log_level, settings.log_json)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    children, bootstrap = build_children(settings)
+    demo_argv = None
+    if getattr(args, "demo", False):
+        from ops.demo.options import to_argv
+
+        demo_argv = to_argv(args)
+    children, bootstrap = build_children(settings, demo_argv=demo_argv)
     supervisor = Supervisor(children)
     try:
         supervisor.start()
@@ -94,7 +108,9 @@ def run_up(settings: HubSettings, args) -> int:
     print(
         f"\nhub is up\n  API:     {api_url}  (docs {api_url}/docs, health {api_url}/healthz, metrics {api_url}/metrics)\n"
         f"  Kafka:   {bootstrap}{'  (embedded Tansu, in memory)' if not settings.kafka_bootstrap else ''}\n"
-        f"  DB:      {settings.masked()['database_url']}\n  Ctrl-C stops everything.\n",
+        f"  DB:      {settings.masked()['database_url']}\n"
+        + ("  Demo:    simulated systems registered through the API; progress below\n" if demo_argv is not None else "")
+        + "  Ctrl-C stops everything.\n",
         flush=True,
     )
     return supervisor.run()

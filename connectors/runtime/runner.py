@@ -30,9 +30,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal, TypeVar
-
-from tenacity import Retrying, stop_after_attempt, wait_exponential_jitter
+from typing import Literal
 
 from connectors.runtime.batch import (
     BatchNotCommitted,
@@ -45,6 +43,7 @@ from connectors.runtime.batch import (
 )
 from connectors.runtime.contract import Mapped, Mapper, MappingError, RawRecord, SourceTask
 from connectors.runtime.dlq import dead_letter_headers
+from connectors.runtime.lifecycle import RunnerLifecycle
 from connectors.runtime.metrics import ConnectorMetrics
 from connectors.runtime.offsets import OffsetStore
 from connectors.runtime.pipeline import (
@@ -64,13 +63,12 @@ from topics.serde import AvroSerializer, SchemaSource, SerializationError, subje
 from topics.transport import Producer
 
 log = logging.getLogger("hub.connectors.runner")
-T = TypeVar("T")
 MODES = ("tolerant", "strict")
 __all__ = ["MODES", "BatchNotCommitted", "BatchResult", "ConnectorFailed", "ConnectorStrictModeError",
            "SourceRunner"]
 
 
-class SourceRunner:
+class SourceRunner(RunnerLifecycle):
     """Runs one source connector. See the module docstring for the checkpoint rule.
 
     ``producer``, ``registry`` and ``offsets`` are shared services the caller owns and
@@ -113,22 +111,6 @@ class SourceRunner:
         self._catalog_of: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        if self.metrics:
-            self.metrics.state(self.name, state)
-
-    def _retrying(self, operation: str, fn: Callable[[], T]) -> T:
-        def before_sleep(rs) -> None:
-            if self.metrics:
-                self.metrics.retried(self.name, operation)
-            log.warning("retrying %s", operation, extra={"connector": self.name, "attempt": rs.attempt_number,
-                                                         "error_class": type(rs.outcome.exception()).__name__})
-
-        retrying = Retrying(stop=stop_after_attempt(self.retry_attempts), reraise=True, before_sleep=before_sleep,
-                            wait=wait_exponential_jitter(initial=self.retry_initial, max=self.retry_max))
-        return retrying(fn)
 
     def _ensure_open(self) -> None:
         if self._open and not self._rewind:

@@ -30,12 +30,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-from tenacity import Retrying, stop_after_attempt, wait_exponential_jitter
+from typing import Any
 
 from connectors.runtime.batch import BatchNotCommitted, ConnectorFailed, DeliveryTracker, too_large
 from connectors.runtime.dlq import dead_letter_headers
+from connectors.runtime.lifecycle import RunnerLifecycle
 from connectors.runtime.metrics import ConnectorMetrics
 from connectors.runtime.pipeline import RecordRejected
 from connectors.runtime.plugin import SinkTask
@@ -46,7 +45,6 @@ from topics.serde import AvroDeserializer, SchemaSource, SerializationError, sch
 from topics.transport import Producer
 
 log = logging.getLogger("hub.connectors.sinks")
-T = TypeVar("T")
 __all__ = ["SinkBatchResult", "SinkRunner", "sink_runner"]
 
 
@@ -66,7 +64,7 @@ class SinkBatchResult:
     """``"<topic>:<partition>"`` -> committed (next) offset."""
 
 
-class SinkRunner:
+class SinkRunner(RunnerLifecycle):
     """Runs one sink connector. See the module docstring for the commit rule.
 
     ``producer`` (dead letters) and ``registry`` belong to the caller; the runner owns the
@@ -124,21 +122,6 @@ class SinkRunner:
                 consumer.close(autocommit=False)
             finally:
                 self.task.close()
-
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        if self.metrics:
-            self.metrics.state(self.name, state)
-
-    def _retrying(self, operation: str, fn: Callable[[], T]) -> T:
-        def before_sleep(rs) -> None:
-            if self.metrics:
-                self.metrics.retried(self.name, operation)
-            log.warning("retrying %s", operation, extra={"connector": self.name, "attempt": rs.attempt_number,
-                                                         "error_class": type(rs.outcome.exception()).__name__})
-
-        return Retrying(stop=stop_after_attempt(self.retry_attempts), reraise=True, before_sleep=before_sleep,
-                        wait=wait_exponential_jitter(initial=self.retry_initial, max=self.retry_max))(fn)
 
     # -- one batch -------------------------------------------------------------------------
 

@@ -30,23 +30,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from connectors.avro_types import PATH as _PATH
+from connectors.avro_types import compile_filler
+from connectors.avro_types import kind as _kind
+from connectors.avro_types import named_types as _named
+from connectors.avro_types import resolve as _resolve
+from connectors.avro_types import target_type as _target_type
+from connectors.avro_types import tokens as _tokens
 from connectors.runtime.contract import Doc, Mapped, MappingError, RawRecord
 from schemas import loader
 from topics.catalog import CATALOG
 
-_PATH = re.compile(r"([^.\[\]]+)|\[(\d*)\]")
-
-
-@lru_cache(maxsize=4096)
-def _tokens(path: str) -> tuple[tuple[str, str], ...]:
-    """``a.b[0].c`` -> ((name, index), ...), parsed once per distinct path (paths come from config)."""
-    return tuple(_PATH.findall(path))
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 RUNNER_STAMPED = frozenset({"record_id", "source_system", "source_position", "ingest_time", "source_key",
                             "source_version"})
@@ -143,55 +142,6 @@ class MappingSpec(BaseModel):
                     if "default" not in sub and sub["name"] not in RUNNER_STAMPED and name not in mapped:
                         raise ValueError(f"fields.{name}: required by the schema but not mapped")
         return self
-
-
-# -- schema lookups (configuration time) ----------------------------------------------------
-
-def _named(schema: Any, out: dict | None = None) -> dict[str, dict]:
-    out = {} if out is None else out
-    if isinstance(schema, list):
-        for b in schema:
-            _named(b, out)
-    elif isinstance(schema, dict):
-        if schema.get("type") in ("record", "enum", "fixed"):
-            out[schema["name"]] = schema
-        for f in schema.get("fields", ()):
-            _named(f["type"], out)
-        _named(schema.get("items"), out)
-    return out
-
-
-def _resolve(node: Any, names: dict) -> Any:
-    """The non-null branch of a union, with named references replaced by their definitions."""
-    if isinstance(node, list):
-        branches = [b for b in node if b != "null"]
-        node = branches[0] if len(branches) == 1 else node
-    return names.get(node, node) if isinstance(node, str) else node
-
-
-def _target_type(schema: dict, target: str, names: dict) -> Any:
-    """The (resolved) Avro type at ``target`` (``a.b``, ``a[0]``, ``a[].b``), or None if absent."""
-    node: Any = schema
-    for name, _index in _tokens(target):
-        node = _resolve(node, names)
-        if name:
-            if not isinstance(node, dict) or node.get("type") != "record":
-                return None
-            field = next((f for f in node["fields"] if f["name"] == name), None)
-            if field is None:
-                return None
-            node = field["type"]
-        else:
-            if not isinstance(node, dict) or node.get("type") != "array":
-                return None
-            node = node["items"]
-    return _resolve(node, names)
-
-
-def _kind(node: Any) -> str:
-    if isinstance(node, dict):
-        return node.get("logicalType") or node.get("type", "?")
-    return node if isinstance(node, str) else "union"
 
 
 # -- the mapper (record time) ----------------------------------------------------------------
@@ -411,75 +361,3 @@ class DeclarativeMapper:
         if kind == "boolean" and isinstance(v, str) and v.lower() in ("true", "false", "1", "0"):
             return v.lower() in ("true", "1")
         return v
-
-
-def compile_filler(schema: Any, names: dict, _memo: dict | None = None):
-    """A function giving every absent field of ``value`` its Avro default, like :func:`fill_defaults`.
-
-    The schema is walked once, here; the returned function only visits the fields that have
-    defaults and the nested records actually present (the mapper's hot path).
-    """
-    memo = {} if _memo is None else _memo
-    node = _resolve(schema, names)
-    if isinstance(node, list):
-        node = next((_resolve(b, names) for b in node if isinstance(_resolve(b, names), dict)
-                     and _resolve(b, names).get("type") == "record"), None)
-    if not isinstance(node, dict):
-        return _identity
-    if node.get("type") == "array":
-        inner = compile_filler(node["items"], names, memo)
-        if inner is _identity:
-            return _identity
-
-        def fill_items(value):
-            if isinstance(value, list):
-                for item in value:
-                    inner(item)
-            return value
-        return fill_items
-    if node.get("type") != "record":
-        return _identity
-    name = node.get("name")
-    if name in memo:
-        return lambda value: memo[name](value)  # recursive types: resolved at call time
-    memo[name] = _identity
-    plan = [(f["name"], "default" in f, f.get("default"), compile_filler(f["type"], names, memo))
-            for f in node["fields"]]
-
-    def fill_record(value):
-        if isinstance(value, dict):
-            for field, has_default, default, child in plan:
-                if field in value:
-                    if child is not _identity:
-                        child(value[field])
-                elif has_default:
-                    value[field] = list(default) if isinstance(default, list) else default
-        return value
-    memo[name] = fill_record
-    return fill_record
-
-
-def _identity(value):
-    return value
-
-
-def fill_defaults(schema: Any, value: Any, names: dict) -> Any:
-    """Give every absent field of every record in ``value`` its Avro default (mutates, returns ``value``)."""
-    node = _resolve(schema, names)
-    if isinstance(node, list):  # a union of several records: fill the first whose fields fit
-        node = next((_resolve(b, names) for b in node if isinstance(_resolve(b, names), dict)
-                     and _resolve(b, names).get("type") == "record"), None)
-    if not isinstance(node, dict):
-        return value
-    if node.get("type") == "record" and isinstance(value, dict):
-        for field in node["fields"]:
-            if field["name"] not in value:
-                if "default" in field:
-                    d = field["default"]
-                    value[field["name"]] = list(d) if isinstance(d, list) else d
-            else:
-                fill_defaults(field["type"], value[field["name"]], names)
-    elif node.get("type") == "array" and isinstance(value, list):
-        for item in value:
-            fill_defaults(node["items"], item, names)
-    return value

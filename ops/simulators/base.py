@@ -51,13 +51,19 @@ class Simulator:
 
     def __init__(self, seed: int = 1, count: int = 100, *, bad_ratio: float = 0.05,
                  duplicate_ratio: float = 0.02, out_of_order_ratio: float = 0.02,
-                 ledger_path: str | Path | None = None, defects: tuple[str, ...] | None = None):
-        self.generator = CaseGenerator(seed, self.department_code, bad_ratio, duplicate_ratio,
-                                       out_of_order_ratio, defects=defects or self.defects,
-                                       delete_ratio=self.delete_ratio, agency_kind=self.agency_kind)
+                 ledger_path: str | Path | None = None, defects: tuple[str, ...] | None = None, **gen_kw):
+        self.generator = self.make_generator(seed, bad_ratio, duplicate_ratio, out_of_order_ratio,
+                                             defects=defects, **gen_kw)
         self.ledger = Ledger(ledger_path, system=self.system)
         self.initial_count = count
         self.lock = threading.RLock()
+
+    def make_generator(self, seed: int, bad_ratio: float, duplicate_ratio: float, out_of_order_ratio: float,
+                       *, defects: tuple[str, ...] | None = None, **kw) -> CaseGenerator:
+        """The event source; extra constructor keywords arrive in ``kw``.  Default: penalty cases."""
+        return CaseGenerator(seed, self.department_code, bad_ratio, duplicate_ratio, out_of_order_ratio,
+                             defects=defects or self.defects, delete_ratio=self.delete_ratio,
+                             agency_kind=self.agency_kind, **kw)
 
     def emit(self, n: int) -> list[SimEvent]:
         """Generate ``n`` more events, publish them and record them; returns them."""
@@ -68,6 +74,21 @@ class Simulator:
 
     def publish(self, events: list[SimEvent]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def start(self):  # pragma: no cover - abstract
+        """Make the system reachable (serve, create the table, start the broker...); returns where."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Release what :meth:`start` acquired; subclasses release theirs first, then call this."""
+        self.ledger.close()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class HttpSimulator(Simulator):
@@ -109,14 +130,12 @@ class HttpSimulator(Simulator):
         if self._server:
             self._server.stop()
             self._server = None
-        self.ledger.close()
+        super().stop()
 
-    def __enter__(self):
-        self.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def sim_options(args: argparse.Namespace) -> dict:
+    """Constructor keywords of the options :func:`cli` parses for every simulator."""
+    return {"seed": args.seed, "count": args.count, "bad_ratio": args.bad_ratio, "ledger_path": args.ledger}
 
 
 def cli(factory, description: str, *, extra=None, argv=None) -> None:
@@ -150,3 +169,9 @@ def cli(factory, description: str, *, extra=None, argv=None) -> None:
         pass
     finally:
         sim.stop()
+
+
+def token_cli(simulator, default_token: str, description: str, argv=None) -> None:
+    """:func:`cli` of an HTTP simulator whose only own option is its bearer ``--token``."""
+    cli(lambda a: simulator(**sim_options(a), port=a.port, token=a.token), description,
+        extra=lambda p: p.add_argument("--token", default=default_token), argv=argv)

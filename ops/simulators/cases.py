@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from faker import Faker
 
+from ops.simulators.stream import Item, VersionStream
 from schemas.codes import make_resident_id, make_uscc
-from schemas.regions import RETIRED_REGIONS, counties, parent, region_name
+from schemas.regions import RETIRED_REGIONS, counties, region_name
 
 #: Expected dead-letter reason code per defect kind (``None``: the record must be accepted).
 REASONS: dict[str, str | None] = {
@@ -139,16 +140,7 @@ def to_fullwidth(s: str) -> str:
     return "".join(chr(ord(ch) + 0xFEE0) if ch.isascii() and ch.isalnum() else ch for ch in s)
 
 
-@dataclass
-class _Case:
-    key: str
-    base: dict
-    timeline: list[tuple[str, datetime, dict]]
-    emitted: int = 0
-    history: list[dict] = field(default_factory=list)
-
-
-class CaseGenerator:
+class CaseGenerator(VersionStream):
     """Deterministic stream of :class:`SimEvent` for one department's penalty cases.
 
     ``bad_ratio`` is the share of events that carry a data defect; ``duplicate_ratio`` and
@@ -176,62 +168,25 @@ class CaseGenerator:
         self.anchor = anchor
         self.key_prefix = key_prefix or department_code
         self.agency_kind = agency_kind
-        self._last: dict[str, int] = {}  # latest emitted version per case
-        self._active: list[_Case] = []
+        self._init_stream()
         self._n_active = active_cases
         self._case_seq = 0
-        self._good: list[SimEvent] = []  # recent good events, for re-sends
         self._agencies: dict[str, str] = {}
         self._catalog = [f"{self.rng.randrange(10**13, 10**14):014d}" for _ in range(12)]
-        self.emitted = 0
-
-    # ---------------------------------------------------------------- public API
-    def __iter__(self) -> Iterator[SimEvent]:
-        while True:
-            yield self.next_event()
-
-    def take(self, n: int) -> list[SimEvent]:
-        """The next ``n`` events."""
-        return [self.next_event() for _ in range(n)]
-
-    def next_event(self) -> SimEvent:
-        """The next event in emission order (re-sends included)."""
-        rng = self.rng
-        self.emitted += 1
-        roll = rng.random()
-        if self._good and roll < self.duplicate_ratio:
-            ev = copy.deepcopy(rng.choice(self._good[-200:]))
-            ev.defect, ev.repairable = "duplicate", False
-            return ev
-        if roll < self.duplicate_ratio + self.out_of_order_ratio:
-            older = [e for e in self._good[-300:] if e.version < self._last.get(e.source_key, 0)]
-            if older:
-                ev = copy.deepcopy(rng.choice(older))
-                ev.defect, ev.repairable = "out_of_order", False
-                return ev
-        return self._fresh_event()
 
     # ---------------------------------------------------------------- internals
+    def _open_item(self) -> Item:
+        return self._new_case()
+
     def _fresh_event(self) -> SimEvent:
-        while len(self._active) < self._n_active:
-            self._active.append(self._new_case())
-        case = self.rng.choice(self._active)
-        stage, when, changes = case.timeline[case.emitted]
-        case.emitted += 1
-        if case.emitted >= len(case.timeline):
-            self._active.remove(case)
-        case.base.update(changes)
-        self._last[case.key] = case.emitted
-        snap = dict(case.base, stage=stage, stage_time=when, version=case.emitted)
+        case, stage, snap = self._advance()
         op = "i" if case.emitted == 1 else ("d" if stage == "withdrawn" else "u")
         ev = SimEvent(case.key, case.emitted, stage, snap, operation=op)
         if op != "d" and self.rng.random() < self.bad_ratio:
             kinds = [k for k in self.defects if self._applicable(k, snap)]
             if kinds:
                 self._apply_defect(ev, self.rng.choice(kinds))
-        if ev.defect is None:
-            self._good.append(copy.deepcopy(ev))
-            del self._good[:-400]
+        self._remember(ev)
         return ev
 
     def _applicable(self, kind: str, f: dict) -> bool:
@@ -277,24 +232,20 @@ class CaseGenerator:
         return datetime.combine(d, time(8, 30)) + timedelta(minutes=self.rng.randrange(0, 540),
                                                             seconds=self.rng.randrange(60))
 
-    def _address(self, region: str) -> str:
-        names = [region_name(c) or "" for c in (parent(parent(region) or "") or "", parent(region) or "", region) if c]
-        return "".join(names) + self.fake.street_name() + f"{self.rng.randrange(1, 999)}号"
-
     def _party(self, region: str) -> dict:
         rng, fake = self.rng, self.fake
         if rng.random() < 0.7:
             body = "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(8))
             return {"party_type": "enterprise", "party_name": fake.company(),
                     "party_id_type": "001", "party_id": make_uscc(region, body),
-                    "party_legal_rep": fake.name(), "party_address": self._address(region)}
+                    "party_legal_rep": fake.name(), "party_address": self.address(region)}
         born = date(1960, 1, 1) + timedelta(days=rng.randrange(0, 15000))
         region6 = rng.choice(ZJ_COUNTIES) if rng.random() < 0.8 else rng.choice(["320102", "340102", "310101"])
         return {"party_type": "person", "party_name": fake.name(), "party_id_type": "111",
                 "party_id": make_resident_id(region6, born, rng.randrange(1, 999)),
-                "party_legal_rep": None, "party_address": self._address(region6)}
+                "party_legal_rep": None, "party_address": self.address(region6)}
 
-    def _new_case(self) -> _Case:
+    def _new_case(self) -> Item:
         rng, fake = self.rng, self.fake
         self._case_seq += 1
         seq = self._case_seq
@@ -373,7 +324,7 @@ class CaseGenerator:
                     tl[i][2]["filing_time"] = tl[i][1]
         limit = datetime.combine(self.anchor, time(23, 59))
         tl = [t for t in tl if t[1] <= limit] or tl[:1]
-        return _Case(key, base, tl)
+        return Item(key, base, tl)
 
     def _decision(self, d: date, key: str, fine: str, kind: tuple[str, str],
                   procedure: str) -> list[tuple[str, datetime, dict]]:

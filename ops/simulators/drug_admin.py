@@ -23,18 +23,11 @@ cases are later withdrawn with a ``D`` row (a new version).  ``gb18030_in_utf8``
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import sqlalchemy as sa
 
-from ops.simulators.base import cli
 from ops.simulators.cases import SimEvent
-from ops.simulators.sqlsim import SqlSimulator
+from ops.simulators.sqlsim import SqlSimulator, decimal, insert, sql_cli
 from schemas.codes import make_batch
-
-
-def _dec(s: str | None) -> Decimal | None:
-    return None if s is None else Decimal(s)
 
 
 class DrugAdminSimulator(SqlSimulator):
@@ -84,7 +77,7 @@ class DrugAdminSimulator(SqlSimulator):
             "wsh": f["stage_document_number"], "wfss": f["facts"], "cfyj": f["legal_basis"],
             "cfnr": f["penalty_result"], "yy": f["stage_reason"], "larq": f["filing_date"],
             "gzrq": f["notice_date"], "jdrq": f["decision_date"], "jarq": f["closing_date"],
-            "ysrq": f["referral_date"], "fkje": _dec(f["fine_amount"]), "sjje": _dec(f["fine_paid"]),
+            "ysrq": f["referral_date"], "fkje": decimal(f["fine_amount"]), "sjje": decimal(f["fine_paid"]),
         }
 
     def write(self, conn: sa.Connection, events: list[SimEvent]) -> None:
@@ -94,20 +87,14 @@ class DrugAdminSimulator(SqlSimulator):
         now = self.clock()
         batch = make_batch(now.date(), self.batch_seq % 100000)
         for ev in events:
-            row_id = conn.execute(self.table.insert().values(
-                **self.row(ev), cd_batch=batch, cd_time=now)).inserted_primary_key[0]
+            row_id = insert(conn, self.table, **self.row(ev), cd_batch=batch, cd_time=now)
             self.ledger.record(ev, position=f"{batch}/{row_id}")
 
 
 def main(argv=None) -> None:
-    def extra(p):
-        p.add_argument("--url", default=None, help="SQLAlchemy URL (default: a new SQLite file)")
-        p.add_argument("--table", default=None)
-
-    cli(lambda a: DrugAdminSimulator(a.seed, a.count, bad_ratio=a.bad_ratio, ledger_path=a.ledger,
-                                     url=a.url, table=a.table),
-        "Simulated drug-administration penalty system (national upload table, cd_batch/cd_operation)",
-        extra=extra, argv=argv)
+    sql_cli(DrugAdminSimulator,
+            "Simulated drug-administration penalty system (national upload table, cd_batch/cd_operation)",
+            argv)
 
 
 if __name__ == "__main__":

@@ -22,17 +22,10 @@ version.  ``gb18030_in_utf8`` does not apply (the database stores text, not byte
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import sqlalchemy as sa
 
-from ops.simulators.base import cli
 from ops.simulators.cases import SimEvent
-from ops.simulators.sqlsim import SqlSimulator
-
-
-def _dec(s: str | None) -> Decimal | None:
-    return None if s is None else Decimal(s)
+from ops.simulators.sqlsim import SqlSimulator, decimal, insert, sql_cli
 
 
 class EcologySimulator(SqlSimulator):
@@ -87,8 +80,8 @@ class EcologySimulator(SqlSimulator):
             "filed_on": f["filing_date"], "notified_on": f["notice_date"],
             "decided_on": f["decision_date"], "closed_on": f["closing_date"],
             "transferred_on": f["referral_date"], "decision_doc_no": f["decision_number"],
-            "penalty_type": f["penalty_kind_name"], "fine_yuan": _dec(f["fine_amount"]),
-            "paid_yuan": _dec(f["fine_paid"]), "result": f["penalty_result"],
+            "penalty_type": f["penalty_kind_name"], "fine_yuan": decimal(f["fine_amount"]),
+            "paid_yuan": decimal(f["fine_paid"]), "result": f["penalty_result"],
             "execution_way": f["execution_mode"], "remark": f["stage_reason"],
             "doc_no": f["stage_document_number"],
         }
@@ -105,19 +98,13 @@ class EcologySimulator(SqlSimulator):
                     conn.execute(t.update().where(t.c.id == row_id).values(updated_at=ts))
                     self.ledger.record(ev, position=f"id={row_id}")
                     continue
-            row_id = conn.execute(t.insert().values(**self.row(ev), updated_at=ts)).inserted_primary_key[0]
+            row_id = insert(conn, t, **self.row(ev), updated_at=ts)
             self.ledger.record(ev, position=f"id={row_id}")
 
 
 def main(argv=None) -> None:
-    def extra(p):
-        p.add_argument("--url", default=None, help="SQLAlchemy URL (default: a new SQLite file)")
-        p.add_argument("--table", default=None)
-
-    cli(lambda a: EcologySimulator(a.seed, a.count, bad_ratio=a.bad_ratio, ledger_path=a.ledger,
-                                   url=a.url, table=a.table),
-        "Simulated ecology & environment penalty system (SQL table polled by updated_at)",
-        extra=extra, argv=argv)
+    sql_cli(EcologySimulator, "Simulated ecology & environment penalty system (SQL table polled by updated_at)",
+            argv)
 
 
 if __name__ == "__main__":

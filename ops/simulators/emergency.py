@@ -23,14 +23,9 @@ defects are not simulated.
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-import tempfile
-from pathlib import Path
-
-from ops.simulators.base import Simulator, cli, fmt, now_cst
+from ops.simulators.base import Simulator, fmt
 from ops.simulators.cases import STAGE_NAMES, SimEvent
+from ops.simulators.drops import CsvFileDrop, drop_cli
 
 COLUMNS = ["案件编号", "版本号", "操作类型", "案件环节", "环节时间", "案件名称", "案件来源", "当事人类型",
            "当事人名称", "统一社会信用代码", "身份证号码", "法定代表人", "当事人地址", "行政区划代码",
@@ -42,18 +37,15 @@ OPS = {"i": "新增", "u": "修改", "d": "删除"}
 D, DT = "%Y/%m/%d", "%Y/%m/%d %H:%M"
 
 
-class EmergencySimulator(Simulator):
+class EmergencySimulator(CsvFileDrop, Simulator):
     system = "emergency"
     department_code = "330000YJT"
     agency_kind = "应急管理局"
     encoding = "gb18030"
-
-    def __init__(self, *args, directory: str | Path | None = None, batch_size: int = 50, **kw):
-        super().__init__(*args, **kw)
-        self.directory = Path(directory or tempfile.mkdtemp(prefix="emergency-drop-"))
-        self.batch_size = batch_size
-        self.batch_seq = 0
-        self.files: list[Path] = []
+    file_prefix = "YJ_XZCF"
+    columns = COLUMNS
+    temp_prefix = "emergency-drop-"
+    default_batch_size = 50
 
     def row(self, ev: SimEvent) -> list[str]:
         f = ev.fields
@@ -72,44 +64,9 @@ class EmergencySimulator(Simulator):
                 f["stage_reason"], f["stage_document_number"]]
         return ["" if v is None else str(v) for v in vals]
 
-    def publish(self, events: list[SimEvent]) -> None:
-        for i in range(0, len(events), self.batch_size):
-            self._write_file(events[i:i + self.batch_size])
-
-    def _write_file(self, events: list[SimEvent]) -> None:
-        self.batch_seq += 1
-        name = f"YJ_XZCF_{now_cst():%Y%m%d%H%M%S}_{self.batch_seq:05d}.csv"
-        buf = io.StringIO(newline="")
-        w = csv.writer(buf)
-        w.writerow(COLUMNS)
-        for ev in events:
-            w.writerow(self.row(ev))
-        tmp = self.directory / f".{name}.tmp"
-        tmp.write_bytes(buf.getvalue().encode(self.encoding))
-        os.replace(tmp, self.directory / name)
-        self.files.append(self.directory / name)
-        for line, ev in enumerate(events, start=2):
-            self.ledger.record(ev, position=f"{name}:{line}")
-
-    def start(self) -> str:
-        """Write the initial batches; returns the drop directory."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.emit(self.initial_count)
-        return str(self.directory)
-
-    def stop(self) -> None:
-        self.ledger.close()
-
 
 def main(argv=None) -> None:
-    def extra(p):
-        p.add_argument("--dir", default=None, help="drop directory (default: a new temp dir)")
-        p.add_argument("--batch-size", type=int, default=50)
-
-    cli(lambda a: EmergencySimulator(a.seed, a.count, bad_ratio=a.bad_ratio, ledger_path=a.ledger,
-                                     directory=a.dir, batch_size=a.batch_size),
-        "Simulated emergency-management penalty system (GB18030 CSV file drops)",
-        extra=extra, argv=argv)
+    drop_cli(EmergencySimulator, "Simulated emergency-management penalty system (GB18030 CSV file drops)", argv)
 
 
 if __name__ == "__main__":

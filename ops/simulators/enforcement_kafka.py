@@ -148,14 +148,7 @@ class EnforcementKafkaSimulator(Simulator):
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
-        self.ledger.close()
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        super().stop()
 
 
 def main(argv=None) -> None:

@@ -44,10 +44,9 @@ import threading
 from datetime import datetime, timedelta
 
 import httpx
-from fastapi import FastAPI, Header, HTTPException, Query
+from fastapi import FastAPI, Header, Query
 
-from connectors.sinks.signing import signed_headers
-from ops.simulators.base import cli, fmt
+from ops.simulators.base import cli, fmt, sim_options
 from ops.simulators.cases import UNKNOWN_REGIONS, SimEvent, add_workdays, to_fullwidth
 from ops.simulators.lifecycle import (
     USCC_CHARS,
@@ -56,6 +55,8 @@ from ops.simulators.lifecycle import (
     Item,
     VersionedGenerator,
 )
+from ops.simulators.paging import add_health, cursor_window, require_bearer
+from ops.simulators.push import SignedPusher
 from schemas.regions import region_name
 
 DT = "%Y-%m-%d %H:%M:%S"
@@ -160,7 +161,7 @@ def _coded(code, name) -> dict | None:
     return None if code is None else {"code": code, "name": name}
 
 
-class GrassrootsSimulator(GeneratedHttpSimulator):
+class GrassrootsSimulator(SignedPusher, GeneratedHttpSimulator):
     system = "grassroots"
     department_code = "330000ZFW"
 
@@ -213,45 +214,17 @@ class GrassrootsSimulator(GeneratedHttpSimulator):
                 if self.interval:
                     self._stop.wait(self.interval)
 
-    def _push(self, body: bytes, delivery: str) -> None:
-        delay = 0.05
-        for _ in range(self.retries + 1):
-            headers = {"Content-Type": "application/json", **signed_headers(self.secret, body, delivery)}
-            try:
-                if self._client.post(self.webhook_url, content=body, headers=headers).is_success:
-                    self.delivered += 1
-                    return
-            except httpx.TransportError:
-                pass
-            if self._stop.wait(delay):
-                break
-            delay = min(delay * 2, 2.0)
-        self.failed += 1
-
     def build_app(self) -> FastAPI:
         app = FastAPI(title="基层治理四平台事件接口 (simulated)")
 
         @app.get("/api/events")
         def events(cursor: str | None = None, size: int = Query(100, ge=1, le=500),
                    authorization: str | None = Header(None)):
-            if authorization != f"Bearer {self.token}":
-                raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
-            with self.lock:
-                n = len(self.rows)
-                if cursor is None:
-                    start = 0
-                elif cursor.isdigit() and int(cursor) <= n:
-                    start = int(cursor)
-                else:
-                    raise HTTPException(400, "invalid cursor")
-                items = self.rows[start:start + size]
-            end = start + len(items)
+            require_bearer(authorization, self.token)
+            items, end, n = cursor_window(self.rows, self.lock, cursor, size)
             return {"success": True, "data": {"events": items, "nextCursor": str(end), "hasMore": end < n}}
 
-        @app.get("/health")
-        def health():
-            return {"status": "ok", "records": len(self.rows), "mode": self.mode}
-
+        add_health(app, self, mode=self.mode)
         return app
 
     def start(self) -> str:
@@ -262,15 +235,8 @@ class GrassrootsSimulator(GeneratedHttpSimulator):
         url = super().start()
         if self.mode == "pull":
             return url
-        self._thread = threading.Thread(target=self.emit, args=(self.initial_count,),
-                                        name="grassroots-pusher", daemon=True)
-        self._thread.start()
+        self._push_initial()
         return self.webhook_url
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait until the initial pushes are done (push mode)."""
-        if self._thread:
-            self._thread.join(timeout)
 
     def stop(self) -> None:
         self._stop.set()
@@ -288,9 +254,8 @@ def main(argv=None) -> None:
         p.add_argument("--token", default="grid-sim-token")
         p.add_argument("--push-interval", type=float, default=0.0)
 
-    cli(lambda a: GrassrootsSimulator(a.seed, a.count, bad_ratio=a.bad_ratio, ledger_path=a.ledger, port=a.port,
-                                      mode=a.mode, webhook_url=a.webhook, secret=a.secret, token=a.token,
-                                      interval=a.push_interval),
+    cli(lambda a: GrassrootsSimulator(**sim_options(a), port=a.port, mode=a.mode, webhook_url=a.webhook,
+                                      secret=a.secret, token=a.token, interval=a.push_interval),
         "Simulated grassroots governance platform (grid events: bearer cursor pull or HMAC-signed push)",
         extra=extra, argv=argv)
 

@@ -27,12 +27,12 @@ implementation-list code, ``orgName``/``orgCode`` agency, ``officers`` as one st
 from __future__ import annotations
 
 import base64
-import math
 
 from fastapi import FastAPI, Header, HTTPException, Query
 
-from ops.simulators.base import HttpSimulator, cli, epoch_ms, fmt
+from ops.simulators.base import HttpSimulator, cli, epoch_ms, fmt, sim_options
 from ops.simulators.cases import STAGE_NAMES, SimEvent
+from ops.simulators.paging import page_window
 
 YMD = "%Y%m%d"
 OPS = {"i": "INSERT", "u": "UPDATE", "d": "DELETE"}
@@ -84,12 +84,9 @@ class HealthSimulator(HttpSimulator):
             if authorization != self.credentials:
                 raise HTTPException(401, "authentication required",
                                     headers={"WWW-Authenticate": 'Basic realm="wjw"'})
-            with self.lock:
-                total = len(self.rows)
-                rows = self.rows[(page - 1) * size: page * size]
+            rows, total, pages = page_window(self.rows, self.lock, page, size)
             return {"code": 0, "msg": "success",
-                    "data": {"total": total, "page": page, "size": size,
-                             "pages": math.ceil(total / size), "list": rows}}
+                    "data": {"total": total, "page": page, "size": size, "pages": pages, "list": rows}}
 
         return app
 
@@ -99,8 +96,7 @@ def main(argv=None) -> None:
         p.add_argument("--user", default="wjw")
         p.add_argument("--password", default="wjw-sim")
 
-    cli(lambda a: HealthSimulator(a.seed, a.count, bad_ratio=a.bad_ratio, ledger_path=a.ledger,
-                                  port=a.port, user=a.user, password=a.password),
+    cli(lambda a: HealthSimulator(**sim_options(a), port=a.port, user=a.user, password=a.password),
         "Simulated health-commission penalty system (HTTP JSON, page paging, basic auth)",
         extra=extra, argv=argv)
 

@@ -21,36 +21,22 @@ from __future__ import annotations
 
 import copy
 import random
-import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 
 from faker import Faker
 
 from ops.simulators.base import HttpSimulator, Simulator
 from ops.simulators.cases import DEFAULT_ANCHOR, REASONS, REPAIRABLE, SimEvent
-from ops.simulators.ledger import Ledger
+from ops.simulators.stream import Item, VersionStream
 from schemas.codes import make_resident_id, make_uscc
-from schemas.regions import counties, parent, region_name
+from schemas.regions import counties
 
 ZJ_COUNTIES = counties("330000")
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
-@dataclass
-class Item:
-    """One generated item: its key, its current fields and the versions still to emit."""
-
-    key: str
-    base: dict
-    timeline: list[tuple[str, datetime, dict]]
-    emitted: int = 0
-    extra: dict = field(default_factory=dict)
-
-
-class VersionedGenerator:
+class VersionedGenerator(VersionStream):
     """Deterministic stream of :class:`SimEvent` for versioned items (see the module docstring).
 
     ``defects`` restricts the data defect kinds (default :attr:`DEFAULT_DEFECTS`); every kind
@@ -74,37 +60,8 @@ class VersionedGenerator:
             raise ValueError(f"unknown defect kinds {sorted(unknown)}; valid: {list(self.SUPPORTED_DEFECTS)}")
         self.anchor = anchor
         self._n_active = active_items
-        self._active: list[Item] = []
-        self._last: dict[str, int] = {}
-        self._good: list[SimEvent] = []
+        self._init_stream()
         self.seq = 0
-        self.emitted = 0
-
-    # ---------------------------------------------------------------- public API
-    def __iter__(self) -> Iterator[SimEvent]:
-        while True:
-            yield self.next_event()
-
-    def take(self, n: int) -> list[SimEvent]:
-        """The next ``n`` events."""
-        return [self.next_event() for _ in range(n)]
-
-    def next_event(self) -> SimEvent:
-        """The next event in emission order (re-sends included)."""
-        rng = self.rng
-        self.emitted += 1
-        roll = rng.random()
-        if self._good and roll < self.duplicate_ratio:
-            ev = copy.deepcopy(rng.choice(self._good[-200:]))
-            ev.defect, ev.repairable = "duplicate", False
-            return ev
-        if roll < self.duplicate_ratio + self.out_of_order_ratio:
-            older = [e for e in self._good[-300:] if e.version < self._last.get(e.source_key, 0)]
-            if older:
-                ev = copy.deepcopy(rng.choice(older))
-                ev.defect, ev.repairable = "out_of_order", False
-                return ev
-        return self._fresh_event()
 
     # ---------------------------------------------------------------- subclass hooks
     def _new_item(self) -> Item:  # pragma: no cover - abstract
@@ -117,18 +74,13 @@ class VersionedGenerator:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- internals
+    def _open_item(self) -> Item:
+        self.seq += 1
+        return self._new_item()
+
     def _fresh_event(self) -> SimEvent:
-        while len(self._active) < self._n_active:
-            self.seq += 1
-            self._active.append(self._new_item())
-        item = self.rng.choice(self._active)
-        stage, when, changes = item.timeline[item.emitted]
-        item.emitted += 1
-        if item.emitted >= len(item.timeline):
-            self._active.remove(item)
-        item.base.update(changes)
-        self._last[item.key] = item.emitted
-        snap = copy.deepcopy(dict(item.base, stage=stage, stage_time=when, version=item.emitted))
+        item, stage, snap = self._advance()
+        snap = copy.deepcopy(snap)  # defects edit nested values in place: never share them with the item
         ev = SimEvent(item.key, item.emitted, stage, snap, operation="i" if item.emitted == 1 else "u")
         if self.rng.random() < self.bad_ratio:
             kinds = [k for k in self.defects if self._applicable(k, snap)]
@@ -136,9 +88,7 @@ class VersionedGenerator:
                 kind = self.rng.choice(kinds)
                 ev.defect, ev.repairable = kind, kind in REPAIRABLE
                 self._apply_defect(ev.fields, kind)
-        if ev.defect is None:
-            self._good.append(copy.deepcopy(ev))
-            del self._good[:-400]
+        self._remember(ev)
         return ev
 
     # ---------------------------------------------------------------- shared helpers
@@ -156,10 +106,6 @@ class VersionedGenerator:
         born = date(1955, 1, 1) + timedelta(days=self.rng.randrange(0, 17000))
         return make_resident_id(region or self.rng.choice(ZJ_COUNTIES), born, self.rng.randrange(1, 999))
 
-    def address(self, region: str) -> str:
-        names = [region_name(c) or "" for c in (parent(parent(region) or "") or "", parent(region) or "", region) if c]
-        return "".join(names) + self.fake.street_name() + f"{self.rng.randrange(1, 999)}号"
-
     def mobile(self) -> str:
         """An 11-digit mainland mobile number (1[3-9]xxxxxxxxx)."""
         return f"1{self.rng.choice('3456789')}{self.rng.randrange(10**9):09d}"
@@ -173,16 +119,6 @@ class GeneratedSimulator(Simulator):
 
     Extra keyword arguments are passed on to :meth:`make_generator`.
     """
-
-    def __init__(self, seed: int = 1, count: int = 100, *, bad_ratio: float = 0.05,
-                 duplicate_ratio: float = 0.02, out_of_order_ratio: float = 0.02,
-                 ledger_path: str | Path | None = None, defects: tuple[str, ...] | None = None, **gen_kw):
-        # Simulator.__init__ is not called: it would build a penalty CaseGenerator.
-        self.generator = self.make_generator(seed, bad_ratio, duplicate_ratio, out_of_order_ratio,
-                                             defects=defects, **gen_kw)
-        self.ledger = Ledger(ledger_path, system=self.system)
-        self.initial_count = count
-        self.lock = threading.RLock()
 
     def make_generator(self, seed: int, bad_ratio: float, duplicate_ratio: float, out_of_order_ratio: float,
                        **kw) -> VersionedGenerator:  # pragma: no cover - abstract

@@ -27,8 +27,9 @@ import json
 
 from fastapi import FastAPI, Query, Response
 
-from ops.simulators.base import HttpSimulator, cli, fmt
+from ops.simulators.base import HttpSimulator, cli, fmt, sim_options
 from ops.simulators.cases import STAGE_NAMES, SimEvent
+from ops.simulators.paging import page_window
 
 D = "%Y-%m-%d"
 
@@ -71,9 +72,7 @@ class MarketRegulationSimulator(HttpSimulator):
 
         @app.get("/api/v1/punishments")
         def punishments(pageNo: int = Query(1, ge=1), pageSize: int = Query(100, ge=1, le=1000)):  # noqa: N803 - the system's names
-            with self.lock:
-                total = len(self.rows)
-                rows = self.rows[(pageNo - 1) * pageSize: pageNo * pageSize]
+            rows, total, _ = page_window(self.rows, self.lock, pageNo, pageSize)
             body = json.dumps({"success": True, "totalCount": total, "pageNo": pageNo,
                                "pageSize": pageSize, "rows": rows}, ensure_ascii=False)
             return Response(gzip.compress(body.encode("utf-8"), mtime=0),
@@ -84,8 +83,7 @@ class MarketRegulationSimulator(HttpSimulator):
 
 
 def main(argv=None) -> None:
-    cli(lambda a: MarketRegulationSimulator(a.seed, a.count, bad_ratio=a.bad_ratio,
-                                            ledger_path=a.ledger, port=a.port),
+    cli(lambda a: MarketRegulationSimulator(**sim_options(a), port=a.port),
         "Simulated market-regulation penalty system (HTTP JSON, page paging, gzip)", argv=argv)
 
 

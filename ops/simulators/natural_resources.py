@@ -30,13 +30,11 @@ UTF-8, so a strict parser rejects the file -- and with it exactly that one recor
 
 from __future__ import annotations
 
-import os
-import tempfile
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-from ops.simulators.base import Simulator, cli, fmt, now_cst
+from ops.simulators.base import Simulator, fmt, now_cst
 from ops.simulators.cases import ALL_DEFECTS, STAGE_NAMES, SimEvent
+from ops.simulators.drops import FileDrop, drop_cli
 
 NS = "urn:zj:zrzy:xzcf:1.0"
 D = "%Y-%m-%d"
@@ -46,17 +44,17 @@ def _q(tag: str) -> str:
     return f"{{{NS}}}{tag}"
 
 
-class NaturalResourcesSimulator(Simulator):
+class NaturalResourcesSimulator(FileDrop, Simulator):
     system = "natural_resources"
     department_code = "330000ZRT"
     agency_kind = "自然资源和规划局"
     defects = ALL_DEFECTS
 
-    def __init__(self, *args, directory: str | Path | None = None, **kw):
+    temp_prefix = "natres-drop-"
+
+    def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
-        self.directory = Path(directory or tempfile.mkdtemp(prefix="natres-drop-"))
         self.file_seq = 0
-        self.files: list[Path] = []
 
     def element(self, ev: SimEvent) -> ET.Element:
         f = ev.fields
@@ -125,30 +123,13 @@ class NaturalResourcesSimulator(Simulator):
         body = ET.tostring(root, encoding="unicode")
         data = b"<?xml version='1.0' encoding='UTF-8'?>\n" + body.encode(encoding)
         name = f"ZRZY_XZCF_{day:%Y%m%d}_{self.file_seq:03d}.xml"
-        tmp = self.directory / f".{name}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, self.directory / name)
-        self.files.append(self.directory / name)
+        self.drop(name, data)
         for i, ev in enumerate(events, start=1):
             self.ledger.record(ev, position=f"{name}#{i}")
 
-    def start(self) -> str:
-        """Write the initial batch; returns the drop directory."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.emit(self.initial_count)
-        return str(self.directory)
-
-    def stop(self) -> None:
-        self.ledger.close()
-
 
 def main(argv=None) -> None:
-    def extra(p):
-        p.add_argument("--dir", default=None, help="drop directory (default: a new temp dir)")
-
-    cli(lambda a: NaturalResourcesSimulator(a.seed, a.count, bad_ratio=a.bad_ratio,
-                                            ledger_path=a.ledger, directory=a.dir),
-        "Simulated natural-resources penalty system (daily XML batch files)", extra=extra, argv=argv)
+    drop_cli(NaturalResourcesSimulator, "Simulated natural-resources penalty system (daily XML batch files)", argv)
 
 
 if __name__ == "__main__":

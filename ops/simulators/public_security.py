@@ -35,8 +35,9 @@ import base64
 
 from fastapi import FastAPI, Header, HTTPException, Query
 
-from ops.simulators.base import HttpSimulator, cli, fmt
+from ops.simulators.base import HttpSimulator, fmt, token_cli
 from ops.simulators.cases import STAGE_NAMES, SimEvent
+from ops.simulators.paging import add_health, require_bearer
 
 STAGE_CODES = {"case_source": "10", "filing": "20", "not_filed": "21", "investigation": "30",
                "suspension": "31", "resumption": "32", "notice": "40", "decision": "50",
@@ -104,9 +105,7 @@ class PublicSecuritySimulator(HttpSimulator):
         @app.get("/api/cases")
         def cases(cursor: str | None = None, limit: int = Query(100, ge=1, le=500),
                   authorization: str | None = Header(None)):
-            if authorization != f"Bearer {self.token}":
-                raise HTTPException(401, "missing or invalid bearer token",
-                                    headers={"WWW-Authenticate": "Bearer"})
+            require_bearer(authorization, self.token)
             start = self.decode_cursor(cursor) if cursor else 0
             with self.lock:
                 items = self.rows[start:start + limit]
@@ -114,21 +113,13 @@ class PublicSecuritySimulator(HttpSimulator):
                 more = end < len(self.rows)
             return {"items": items, "next_cursor": self.encode_cursor(end), "has_more": more}
 
-        @app.get("/health")
-        def health():
-            return {"status": "ok", "records": len(self.rows)}
-
+        add_health(app, self)
         return app
 
 
 def main(argv=None) -> None:
-    def extra(p):
-        p.add_argument("--token", default="ps-sim-token")
-
-    cli(lambda a: PublicSecuritySimulator(a.seed, a.count, bad_ratio=a.bad_ratio,
-                                          ledger_path=a.ledger, port=a.port, token=a.token),
-        "Simulated public-security penalty system (HTTP JSON, cursor paging, bearer token)",
-        extra=extra, argv=argv)
+    token_cli(PublicSecuritySimulator, "ps-sim-token",
+              "Simulated public-security penalty system (HTTP JSON, cursor paging, bearer token)", argv)
 
 
 if __name__ == "__main__":

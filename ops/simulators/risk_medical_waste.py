@@ -26,14 +26,13 @@ Defects: see :mod:`ops.simulators.clues` (``gb18030_in_utf8`` does not apply: JS
 
 from __future__ import annotations
 
-import math
+from fastapi import FastAPI, Header, Query
 
-from fastapi import FastAPI, Header, HTTPException, Query
-
-from ops.simulators.base import cli, fmt
+from ops.simulators.base import fmt, token_cli
 from ops.simulators.cases import SimEvent
 from ops.simulators.clues import LEVEL_NAMES, STATUS_NAMES, ClueGenerator
 from ops.simulators.lifecycle import GeneratedHttpSimulator
+from ops.simulators.paging import add_health, page_window, require_bearer
 
 ISO = "%Y-%m-%dT%H:%M:%S"
 
@@ -71,30 +70,19 @@ class MedicalWasteSimulator(GeneratedHttpSimulator):
         @app.get("/openapi/v1/risk-clues")
         def clues(pageNum: int = Query(1, ge=1), pageSize: int = Query(50, ge=1, le=500),  # noqa: N803 - the system's names
                   authorization: str | None = Header(None)):
-            if authorization != f"Bearer {self.token}":
-                raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
-            with self.lock:
-                total = len(self.rows)
-                rows = self.rows[(pageNum - 1) * pageSize: pageNum * pageSize]
+            require_bearer(authorization, self.token)
+            rows, total, pages = page_window(self.rows, self.lock, pageNum, pageSize)
             return {"code": "200", "msg": "success",
                     "result": {"total": total, "pageNum": pageNum, "pageSize": pageSize,
-                               "pages": math.ceil(total / pageSize), "records": rows}}
+                               "pages": pages, "records": rows}}
 
-        @app.get("/health")
-        def health():
-            return {"status": "ok", "records": len(self.rows)}
-
+        add_health(app, self)
         return app
 
 
 def main(argv=None) -> None:
-    def extra(p):
-        p.add_argument("--token", default="yf-sim-token")
-
-    cli(lambda a: MedicalWasteSimulator(a.seed, a.count, bad_ratio=a.bad_ratio, ledger_path=a.ledger,
-                                        port=a.port, token=a.token),
-        "Simulated medical-waste monitoring system (risk clues; HTTP JSON, page paging, bearer)",
-        extra=extra, argv=argv)
+    token_cli(MedicalWasteSimulator, "yf-sim-token",
+              "Simulated medical-waste monitoring system (risk clues; HTTP JSON, page paging, bearer)", argv)
 
 
 if __name__ == "__main__":

@@ -27,14 +27,11 @@ see :mod:`ops.simulators.clues` (no encoding defects: the whole feed is UTF-8).
 from __future__ import annotations
 
 import csv
-import io
-import os
-import tempfile
-from pathlib import Path
 
-from ops.simulators.base import cli, fmt, now_cst
+from ops.simulators.base import fmt
 from ops.simulators.cases import SimEvent
 from ops.simulators.clues import ClueGenerator
+from ops.simulators.drops import CsvFileDrop, drop_cli
 from ops.simulators.lifecycle import GeneratedSimulator
 
 TS = "%Y%m%d%H%M%S"
@@ -45,16 +42,14 @@ COLUMNS = ["alarm_id", "alarm_version", "alarm_status", "update_time", "alarm_ti
            "risk_type_code", "risk_type_name", "item_code", "alarm_desc", "remark"]
 
 
-class RoadTransportSimulator(GeneratedSimulator):
+class RoadTransportSimulator(CsvFileDrop, GeneratedSimulator):
     system = "risk_road_transport"
     department_code = "330000JTT"
-
-    def __init__(self, *args, directory: str | Path | None = None, batch_size: int = 100, **kw):
-        super().__init__(*args, **kw)
-        self.directory = Path(directory or tempfile.mkdtemp(prefix="road-transport-drop-"))
-        self.batch_size = batch_size
-        self.batch_seq = 0
-        self.files: list[Path] = []
+    file_prefix = "DLYS_ALARM"
+    columns = COLUMNS
+    csv_options = {"dialect": "unix", "quoting": csv.QUOTE_MINIMAL}
+    temp_prefix = "road-transport-drop-"
+    default_batch_size = 100
 
     def make_generator(self, seed, bad_ratio, duplicate_ratio, out_of_order_ratio, **kw) -> ClueGenerator:
         return ClueGenerator(seed, bad_ratio, duplicate_ratio, out_of_order_ratio, kind="road_transport", **kw)
@@ -68,44 +63,10 @@ class RoadTransportSimulator(GeneratedSimulator):
                 f["category_code"], f["category_name"], f["catalog_code"], f["description"], f["status_note"]]
         return ["" if v is None else str(v) for v in vals]
 
-    def publish(self, events: list[SimEvent]) -> None:
-        for i in range(0, len(events), self.batch_size):
-            self._write_file(events[i:i + self.batch_size])
-
-    def _write_file(self, events: list[SimEvent]) -> None:
-        self.batch_seq += 1
-        name = f"DLYS_ALARM_{now_cst():%Y%m%d%H%M%S}_{self.batch_seq:05d}.csv"
-        buf = io.StringIO(newline="")
-        w = csv.writer(buf, dialect="unix", quoting=csv.QUOTE_MINIMAL)
-        w.writerow(COLUMNS)
-        for ev in events:
-            w.writerow(self.row(ev))
-        tmp = self.directory / f".{name}.tmp"
-        tmp.write_bytes(buf.getvalue().encode("utf-8"))
-        os.replace(tmp, self.directory / name)
-        self.files.append(self.directory / name)
-        for line, ev in enumerate(events, start=2):
-            self.ledger.record(ev, position=f"{name}:{line}")
-
-    def start(self) -> str:
-        """Write the initial batches; returns the drop directory."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.emit(self.initial_count)
-        return str(self.directory)
-
-    def stop(self) -> None:
-        self.ledger.close()
-
 
 def main(argv=None) -> None:
-    def extra(p):
-        p.add_argument("--dir", default=None, help="drop directory (default: a new temp dir)")
-        p.add_argument("--batch-size", type=int, default=100)
-
-    cli(lambda a: RoadTransportSimulator(a.seed, a.count, bad_ratio=a.bad_ratio, ledger_path=a.ledger,
-                                         directory=a.dir, batch_size=a.batch_size),
-        "Simulated road-transport monitoring platform (risk alarms as UTF-8 CSV file drops)",
-        extra=extra, argv=argv)
+    drop_cli(RoadTransportSimulator,
+             "Simulated road-transport monitoring platform (risk alarms as UTF-8 CSV file drops)", argv)
 
 
 if __name__ == "__main__":

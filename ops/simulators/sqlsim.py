@@ -11,12 +11,23 @@ from __future__ import annotations
 import tempfile
 import threading
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from ops.simulators.base import Simulator, now_cst
+from ops.simulators.base import Simulator, cli, now_cst, sim_options
 from ops.simulators.cases import SimEvent
+
+
+def decimal(s: str | None) -> Decimal | None:
+    """A generator amount string (``"12500.00"``) as a ``Decimal`` for a NUMERIC column."""
+    return None if s is None else Decimal(s)
+
+
+def insert(conn: sa.Connection, table: sa.Table, **values) -> int:
+    """Insert one row; returns its generated primary key (the ledger position's row id)."""
+    return conn.execute(table.insert().values(**values)).inserted_primary_key[0]
 
 
 class SqlSimulator(Simulator):
@@ -77,11 +88,13 @@ class SqlSimulator(Simulator):
         if self._ticker:
             self._ticker.join(timeout=10)
         self.engine.dispose()
-        self.ledger.close()
+        super().stop()
 
-    def __enter__(self):
-        self.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def sql_cli(simulator: type[SqlSimulator], description: str, argv=None) -> None:
+    """:func:`~ops.simulators.base.cli` of a SQL simulator: common options plus ``--url --table``."""
+    def extra(p):
+        p.add_argument("--url", default=None, help="SQLAlchemy URL (default: a new SQLite file)")
+        p.add_argument("--table", default=None)
+
+    cli(lambda a: simulator(**sim_options(a), url=a.url, table=a.table), description, extra=extra, argv=argv)

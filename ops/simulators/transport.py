@@ -29,15 +29,15 @@ import threading
 
 import httpx
 
-from connectors.sinks.signing import signed_headers
-from ops.simulators.base import Simulator, cli, fmt
+from ops.simulators.base import Simulator, cli, fmt, sim_options
 from ops.simulators.cases import SimEvent
+from ops.simulators.push import SignedPusher
 
 D = "%Y-%m-%d"
 ACTIONS = {"i": "create", "u": "update", "d": "delete"}
 
 
-class TransportSimulator(Simulator):
+class TransportSimulator(SignedPusher, Simulator):
     system = "transport"
     department_code = "330000JTT"
     agency_kind = "交通运输局"
@@ -90,38 +90,16 @@ class TransportSimulator(Simulator):
             if self.interval:
                 self._stop.wait(self.interval)
 
-    def _push(self, body: bytes, delivery: str) -> None:
-        delay = 0.05
-        for _ in range(self.retries + 1):
-            headers = {"Content-Type": "application/json", **signed_headers(self.secret, body, delivery)}
-            try:
-                if self._client.post(self.webhook_url, content=body, headers=headers).is_success:
-                    self.delivered += 1
-                    return
-            except httpx.TransportError:
-                pass
-            if self._stop.wait(delay):
-                break
-            delay = min(delay * 2, 2.0)
-        self.failed += 1
-
     def start(self) -> str:
         """Push the initial ``count`` events from a background thread; returns the webhook URL."""
-        self._thread = threading.Thread(target=self.emit, args=(self.initial_count,),
-                                        name="transport-pusher", daemon=True)
-        self._thread.start()
+        self._push_initial()
         return self.webhook_url
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait until the initial pushes are done."""
-        if self._thread:
-            self._thread.join(timeout)
 
     def stop(self) -> None:
         self._stop.set()
         self.join(timeout=10)
         self._client.close()
-        self.ledger.close()
+        super().stop()
 
 
 def main(argv=None) -> None:
@@ -130,8 +108,7 @@ def main(argv=None) -> None:
         p.add_argument("--secret", default="transport-sim-secret")
         p.add_argument("--push-interval", type=float, default=0.0)
 
-    cli(lambda a: TransportSimulator(a.seed, a.count, bad_ratio=a.bad_ratio, ledger_path=a.ledger,
-                                     webhook_url=a.webhook, secret=a.secret,
+    cli(lambda a: TransportSimulator(**sim_options(a), webhook_url=a.webhook, secret=a.secret,
                                      interval=a.push_interval),
         "Simulated transport penalty system (pushes HMAC-signed JSON to a webhook)",
         extra=extra, argv=argv)

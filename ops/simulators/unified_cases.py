@@ -41,10 +41,11 @@ import hashlib
 from decimal import Decimal
 from typing import Any
 
-from fastapi import FastAPI, Header, HTTPException, Query
+from fastapi import FastAPI, Header, Query
 
-from ops.simulators.base import HttpSimulator, cli, epoch_ms
+from ops.simulators.base import HttpSimulator, epoch_ms, token_cli
 from ops.simulators.cases import EXECUTION_MODES, SimEvent
+from ops.simulators.paging import add_health, cursor_window, require_bearer
 from schemas import loader
 from schemas.codes import make_batch, make_uscc
 from schemas.regions import region_name
@@ -237,35 +238,18 @@ class UnifiedCasesSimulator(HttpSimulator):
         @app.get("/api/standard/penalty-events")
         def events(cursor: str | None = None, limit: int = Query(200, ge=1, le=1000),
                    authorization: str | None = Header(None)):
-            if authorization != f"Bearer {self.token}":
-                raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
-            with self.lock:
-                n = len(self.rows)
-                if cursor is None:
-                    start = 0
-                elif cursor.isdigit() and int(cursor) <= n:
-                    start = int(cursor)
-                else:
-                    raise HTTPException(400, "invalid cursor")
-                items = self.rows[start:start + limit]
-            end = start + len(items)
+            require_bearer(authorization, self.token)
+            items, end, n = cursor_window(self.rows, self.lock, cursor, limit)
             return {"schema": SCHEMA, "items": items, "next_cursor": str(end), "has_more": end < n}
 
-        @app.get("/health")
-        def health():
-            return {"status": "ok", "records": len(self.rows)}
-
+        add_health(app, self)
         return app
 
 
 def main(argv=None) -> None:
-    def extra(p):
-        p.add_argument("--token", default="unified-sim-token")
-
-    cli(lambda a: UnifiedCasesSimulator(a.seed, a.count, bad_ratio=a.bad_ratio, ledger_path=a.ledger,
-                                        port=a.port, token=a.token),
-        "Simulated unified case-handling system (standard PenaltyCaseEvent JSON, cursor paging, bearer)",
-        extra=extra, argv=argv)
+    token_cli(UnifiedCasesSimulator, "unified-sim-token",
+              "Simulated unified case-handling system (standard PenaltyCaseEvent JSON, cursor paging, bearer)",
+              argv)
 
 
 if __name__ == "__main__":

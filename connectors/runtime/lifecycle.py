@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import logging
+import random
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential_jitter
+
+from connectors.runtime.batch import ConnectorFailed
 
 log = logging.getLogger("hub.connectors")
 T = TypeVar("T")
 
 
 class RunnerLifecycle:
-    """Mixin for a runner with ``name``, ``metrics`` (or None), ``state`` and ``retry_attempts``,
-    ``retry_initial``, ``retry_max`` attributes. Methods run on the runner's worker thread."""
+    """Mixin for a runner with ``name``, ``metrics`` (or None), ``state``, ``retry_attempts``,
+    ``retry_initial``, ``retry_max``, ``max_failures`` attributes and ``run_once()`` (returning a
+    result with ``polled``) and ``close()`` methods. Methods run on the runner's worker thread."""
+
+    kind = "connector"
+    """What the log and error messages call this runner."""
+    fatal: tuple[type[BaseException], ...] = ()
+    """Errors that end :meth:`run` at once instead of being retried (e.g. strict mode)."""
+    max_failures: int
 
     name: str
     metrics: Any
@@ -39,3 +50,39 @@ class RunnerLifecycle:
 
         return Retrying(stop=stop_after_attempt(self.retry_attempts), reraise=True, before_sleep=before_sleep,
                         wait=wait_exponential_jitter(initial=self.retry_initial, max=self.retry_max))(fn)
+
+    def run(self, stop: threading.Event, idle_initial: float = 0.05, idle_max: float = 1.0) -> None:
+        """Run batches until ``stop`` is set; closes the runner on the way out.
+
+        Idle polls back off from ``idle_initial`` to ``idle_max`` seconds. A failed batch is
+        retried (the runner rewinds to its last checkpoint) after an exponential, jittered
+        pause; after ``max_failures`` consecutive failures the state is FAILED and
+        :class:`ConnectorFailed` is raised. Errors in :attr:`fatal` are raised at once.
+        """
+        self._set_state("RUNNING")
+        failures, idle = 0, idle_initial
+        try:
+            while not stop.is_set():
+                try:
+                    result = self.run_once()
+                except self.fatal:
+                    raise
+                except Exception as exc:
+                    failures += 1
+                    log.warning(f"{self.kind} batch failed, rewinding", extra={
+                        "connector": self.name, "error_class": type(exc).__name__, "failures": failures})
+                    if failures >= self.max_failures:
+                        self._set_state("FAILED")
+                        raise ConnectorFailed(f"{self.kind} {self.name} failed {failures} batches in a row") from exc
+                    stop.wait(min(self.retry_max, self.retry_initial * 2 ** failures) * random.uniform(0.5, 1.0))
+                    continue
+                failures = 0
+                if result.polled:
+                    idle = idle_initial
+                else:
+                    stop.wait(idle)
+                    idle = min(idle * 2, idle_max)
+        finally:
+            self.close()
+            if self.state != "FAILED":
+                self._set_state("STOPPED")

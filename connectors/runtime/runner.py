@@ -26,8 +26,6 @@ codes, stages and source positions.
 from __future__ import annotations
 
 import logging
-import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
@@ -78,6 +76,9 @@ class SourceRunner(RunnerLifecycle):
     in the *source* document repaired before mapping. ``encoding`` is the connector's
     declared encoding, used for records that declare none.
     """
+
+    kind = "connector"
+    fatal = (ConnectorStrictModeError,)
 
     def __init__(self, name: str, task: SourceTask, mapper: Mapper, *, source_system: str,
                  settings: HubSettings, producer: Producer, registry: SchemaSource, offsets: OffsetStore,
@@ -298,39 +299,3 @@ class SourceRunner(RunnerLifecycle):
 
     # -- the loop --------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, idle_initial: float = 0.05, idle_max: float = 1.0) -> None:
-        """Run batches until ``stop`` is set; closes the task on the way out.
-
-        Idle polls back off from ``idle_initial`` to ``idle_max`` seconds. A failed batch is
-        retried (rewinding to the last checkpoint) after an exponential, jittered pause; after
-        ``max_failures`` consecutive failures the connector is FAILED and
-        :class:`ConnectorFailed` is raised. :class:`ConnectorStrictModeError` is raised at once.
-        """
-        self._set_state("RUNNING")
-        failures, idle = 0, idle_initial
-        try:
-            while not stop.is_set():
-                try:
-                    result = self.run_once()
-                except ConnectorStrictModeError:
-                    raise
-                except Exception as exc:
-                    failures += 1
-                    log.warning("batch failed, rewinding", extra={
-                        "connector": self.name, "error_class": type(exc).__name__, "failures": failures})
-                    if failures >= self.max_failures:
-                        self._set_state("FAILED")
-                        raise ConnectorFailed(f"connector {self.name} failed {failures} batches in a row") from exc
-                    pause = min(self.retry_max, self.retry_initial * 2 ** failures)
-                    stop.wait(pause * random.uniform(0.5, 1.0))
-                    continue
-                failures = 0
-                if result.polled:
-                    idle = idle_initial
-                else:
-                    stop.wait(idle)
-                    idle = min(idle * 2, idle_max)
-        finally:
-            self.close()
-            if self.state != "FAILED":
-                self._set_state("STOPPED")

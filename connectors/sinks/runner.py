@@ -24,15 +24,13 @@ the Kafka offset; the value is the original message bytes. No log line carries v
 from __future__ import annotations
 
 import logging
-import random
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.runtime.batch import BatchNotCommitted, ConnectorFailed, DeliveryTracker, too_large
+from connectors.runtime.batch import BatchNotCommitted, DeliveryTracker, too_large
 from connectors.runtime.dlq import dead_letter_headers
 from connectors.runtime.lifecycle import RunnerLifecycle
 from connectors.runtime.metrics import ConnectorMetrics
@@ -71,6 +69,9 @@ class SinkRunner(RunnerLifecycle):
     consumer and the task (opens and closes both). ``filter`` gets the decoded value and
     returns whether to deliver it. ``consumer_factory`` replaces the Kafka consumer (tests).
     """
+
+    kind = "sink"
+    fatal = ()
 
     def __init__(self, name: str, task: SinkTask, *, topic: str, settings: HubSettings, registry: SchemaSource,
                  producer: Producer, filter: Callable[[dict], bool] | None = None,  # noqa: A002 - the brief's name
@@ -274,41 +275,6 @@ class SinkRunner(RunnerLifecycle):
             self.metrics.committed(self.name, len(last), result.polled, self.clock())
 
     # -- the loop --------------------------------------------------------------------------
-
-    def run(self, stop: threading.Event, idle_initial: float = 0.05, idle_max: float = 1.0) -> None:
-        """Run batches until ``stop`` is set; closes the consumer and the task on the way out.
-
-        A failed batch is retried (from its first offsets) after an exponential, jittered
-        pause; after ``max_failures`` consecutive failures the connector is FAILED and
-        :class:`ConnectorFailed` is raised. An empty poll already waits ``poll_timeout_ms``,
-        so idle cycles add only a short extra pause.
-        """
-        self._set_state("RUNNING")
-        failures, idle = 0, idle_initial
-        try:
-            while not stop.is_set():
-                try:
-                    result = self.run_once()
-                except Exception as exc:
-                    failures += 1
-                    log.warning("sink batch failed, rewinding", extra={
-                        "connector": self.name, "error_class": type(exc).__name__, "failures": failures})
-                    if failures >= self.max_failures:
-                        self._set_state("FAILED")
-                        raise ConnectorFailed(f"sink {self.name} failed {failures} batches in a row") from exc
-                    stop.wait(min(self.retry_max, self.retry_initial * 2 ** failures) * random.uniform(0.5, 1.0))
-                    continue
-                failures = 0
-                if result.polled:
-                    idle = idle_initial
-                else:
-                    stop.wait(idle)
-                    idle = min(idle * 2, idle_max)
-        finally:
-            self.close()
-            if self.state != "FAILED":
-                self._set_state("STOPPED")
-
 
 def sink_runner(name: str, config: SinkConfig, task: SinkTask, **kwargs) -> SinkRunner:
     """A :class:`SinkRunner` for a sink plugin's ``config`` (its ``topic`` and ``where`` filter).

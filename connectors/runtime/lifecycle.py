@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential_jitter
 
-from connectors.runtime.batch import ConnectorFailed
+from connectors.runtime.batch import ConnectorFailed, too_large
 
 log = logging.getLogger("hub.connectors")
 T = TypeVar("T")
@@ -26,6 +26,8 @@ class RunnerLifecycle:
     fatal: tuple[type[BaseException], ...] = ()
     """Errors that end :meth:`run` at once instead of being retried (e.g. strict mode)."""
     max_failures: int
+    producer: Any
+    dlq_topic: str
 
     name: str
     metrics: Any
@@ -50,6 +52,20 @@ class RunnerLifecycle:
 
         return Retrying(stop=stop_after_attempt(self.retry_attempts), reraise=True, before_sleep=before_sleep,
                         wait=wait_exponential_jitter(initial=self.retry_initial, max=self.retry_max))(fn)
+
+    def _send_dead_letter(self, value: bytes | None, key: bytes, headers: list[tuple[str, bytes]],
+                          stage: str, reason: str, on_delivery: Callable) -> None:
+        """Send one dead letter; if its original bytes are too large for the broker, send the
+        headers (reason, position) with an empty value and ``hub.value.dropped: too_large``."""
+        try:
+            self.producer.send(self.dlq_topic, value, key=key, headers=headers, on_delivery=on_delivery)
+        except Exception as exc:
+            if not too_large(exc):
+                raise
+            self.producer.send(self.dlq_topic, b"", key=key, headers=[*headers, ("hub.value.dropped", b"too_large")],
+                               on_delivery=on_delivery)
+        if self.metrics:
+            self.metrics.dead_lettered(self.name, stage, reason)
 
     def run(self, stop: threading.Event, idle_initial: float = 0.05, idle_max: float = 1.0) -> None:
         """Run batches until ``stop`` is set; closes the runner on the way out.

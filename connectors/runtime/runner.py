@@ -198,17 +198,7 @@ class SourceRunner(RunnerLifecycle):
             message=rej.message, partition=raw.partition, offset=raw.offset, key=raw.key,
             attempts=self.attempt, ts_ms=int(self.clock() * 1000), version=raw.version,
             encoding=raw.encoding or self.encoding, content_type=raw.content_type)
-        key = raw.key.encode("utf-8")
-        try:
-            self.producer.send(self.dlq_topic, raw.payload, key=key, headers=headers, on_delivery=acks)
-        except Exception as exc:
-            if not too_large(exc):
-                raise
-            # The original bytes do not fit either: keep the reason and position, drop the value.
-            self.producer.send(self.dlq_topic, b"", key=key, headers=[*headers, ("hub.value.dropped", b"too_large")],
-                               on_delivery=acks)
-        if self.metrics:
-            self.metrics.dead_lettered(self.name, rej.stage, rej.reason)
+        self._send_dead_letter(raw.payload, raw.key.encode("utf-8"), headers, rej.stage, rej.reason, acks)
         log.debug("record dead-lettered", extra={"connector": self.name, "stage": rej.stage, "reason": rej.reason,
                                                  "partition": raw.partition, "offset": raw.offset})
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.runtime.batch import BatchNotCommitted, DeliveryTracker, too_large
+from connectors.runtime.batch import BatchNotCommitted, DeliveryTracker
 from connectors.runtime.dlq import dead_letter_headers
 from connectors.runtime.lifecycle import RunnerLifecycle
 from connectors.runtime.metrics import ConnectorMetrics
@@ -251,15 +251,7 @@ class SinkRunner(RunnerLifecycle):
         rid = dict(m.headers or []).get("hub.record_id")
         if rid:
             headers.append(("hub.record_id", rid))
-        try:
-            self.producer.send(self.dlq_topic, m.value, key=key, headers=headers, on_delivery=acks)
-        except Exception as exc:
-            if not too_large(exc):
-                raise
-            self.producer.send(self.dlq_topic, b"", key=key, headers=[*headers, ("hub.value.dropped", b"too_large")],
-                               on_delivery=acks)
-        if self.metrics:
-            self.metrics.dead_lettered(self.name, rej.stage, rej.reason)
+        self._send_dead_letter(m.value, key, headers, rej.stage, rej.reason, acks)
 
     def _commit(self, messages: list, result: SinkBatchResult) -> None:
         from kafka import TopicPartition

@@ -177,6 +177,16 @@ def cmd_connect(args, settings: HubSettings) -> int:
     return run_worker(settings, host=args.host, port=args.port, worker_id=args.worker_id, lease_ttl=args.lease_ttl)
 
 
+def cmd_process(args, settings: HubSettings) -> int:
+    from processors.app import run
+
+    if args.processors:
+        settings = settings.model_copy(update={"processors": args.processors})
+    if args.port:
+        settings = settings.model_copy(update={"processor_port": args.port})
+    return run(settings)
+
+
 def cmd_dlq(args, settings: HubSettings) -> int:
     from connectors import dlq_tool
 
@@ -275,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--lease-ttl", type=float, default=15.0,
                     help="seconds a lease outlives a silent worker: its connectors move after this (default 15)")
 
+    sp = sub.add_parser("process", help="run the stream processors (faust): registries, case tracker, data quality")
+    sp.add_argument("--processors", help="comma-separated subset of processors (default: all, or HUB_PROCESSORS)")
+    sp.add_argument("--port", type=int, default=0, help="port of its /healthz and /metrics (default HUB_PROCESSOR_PORT)")
+
     sp = sub.add_parser("dlq", help="dead letters: count, inspect and replay them after a fix")
     dsub = sp.add_subparsers(dest="action", required=True)
     d = dsub.add_parser("list", help="per connector: dead letters by stage/reason, pending and replayed")
@@ -322,6 +336,7 @@ COMMANDS = {
     "schemas": cmd_schemas,
     "clients": cmd_clients,
     "connect": cmd_connect,
+    "process": cmd_process,
     "dlq": cmd_dlq,
     "demo": cmd_demo,
     "up": cmd_up,

@@ -82,6 +82,12 @@ class HubSettings(BaseSettings):
     jwt_ttl_seconds: int = Field(3600, ge=60, description="Lifetime of an access token.")
     log_level: str = Field("INFO", description="Root log level.")
     log_json: bool = Field(True, description="Emit structured JSON log lines.")
+    processor_port: int = Field(
+        8002, ge=1, le=65535, description="Port of `hub process`'s /healthz and /metrics (faust web server)."
+    )
+    processors: str | None = Field(
+        None, description="Comma-separated processor names `hub process` runs (unset: all of them)."
+    )
     var_dir: Path = Field(Path("var"), description="Directory for local state (SQLite file, broker logs).")
 
     @model_validator(mode="after")

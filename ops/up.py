@@ -78,6 +78,7 @@ def build_children(settings: HubSettings, extra_env: dict[str, str] | None = Non
     ))
     # After the API: the worker resolves schema ids from the API's registry.
     children.append(Child("connect", [sys.executable, "-m", "ops.cli", "connect"], env=env))
+    children.append(Child("process", [sys.executable, "-m", "ops.cli", "process"], env=env))
     if demo_argv is not None:
         # Last: it registers its connectors through the API, which the worker then claims.
         children.append(Child("demo", [sys.executable, "-m", "ops.cli", "demo", "run", *demo_argv], env=env))

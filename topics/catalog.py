@@ -8,7 +8,7 @@ and ``-``; the ``<kind>`` segment is dropped when the dataset already says it
 Two kinds of topic:
 
 - **Registry** topics (``*.registry``, ``catalog.items``, ``entity.item-links``) hold the
-  current state of a registry; they are compacted, keyed by the registry key, and keep the
+  current state of a registry, written by its processor from the ``*.updates`` topics; they are compacted, keyed by the registry key, and keep the
   latest record per key indefinitely (``retention_ms`` None).
 - **Event** topics hold facts in order per key; they use ``delete`` with a finite
   retention. The SQL registries and case tracker are the long-term store, not Kafka.
@@ -118,6 +118,16 @@ _SPECS = [
     _t("entity.item-links", "entity.EntityItemLink", "link_id", policy="compact", retention_days=None,
        partitions=6, owner="zj-scjg", level="L2",
        description="对象-事项-部门关联 / Object -> item -> department links: who supervises whom, for what"),
+    # Source updates of the registries: what each owning or mentioning system said, before merging.
+    _t("catalog.updates", "catalog.SupervisionItem", "catalog_code", policy="delete", retention_days=30,
+       partitions=3, owner="zj-scjg", level="L2",
+       description="事项目录更新 / Item catalog updates from the catalog system, input of the item-catalog processor"),
+    _t("officer.updates", "officer.EnforcementOfficer", "certificate_number", policy="delete", retention_days=30,
+       partitions=3, owner="zj-sft", level="L4",
+       description="执法人员更新 / Officer and certificate updates (issue, renew, suspend, revoke), input of the officer registry"),
+    _t("entity.updates", "entity.SupervisedEntity", "entity_id", policy="delete", retention_days=30,
+       partitions=6, owner="zj-scjg", level="L4",
+       description="监管对象更新 / Entity records as each source system describes them, merged by the entity registry"),
     # Events: delete with retention.
     _t("inspection.records", "inspection.InspectionRecord", "inspection_number", policy="delete",
        retention_days=30, partitions=6, owner="zj-sft", level="L4",

@@ -1,0 +1,1 @@
+"""Unified enforcement-subject registry (统一执法主体库): officers, certificates, electronic certificates."""

@@ -40,11 +40,12 @@ REPO = Path(__file__).resolve().parents[3]
 
 class ProcessorHub:
     def __init__(self, database_url: str, workdir: Path, processors: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, module: str = "ops.cli") -> None:
         self.database_url = database_url
         self.workdir = Path(workdir)
         self.processors = processors
         self.extra_env = env or {}
+        self.command = [sys.executable, "-m", module] + (["process"] if module == "ops.cli" else [])
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -127,7 +128,7 @@ class ProcessorHub:
         assert self.proc is None or self.proc.poll() is not None, "processor already running"
         self.starts += 1
         log = open(self.workdir / f"process-{self.starts}.log", "wb")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "process"], env=self.env(), cwd=self.workdir,
+        self.proc = subprocess.Popen(self.command, env=self.env(), cwd=self.workdir,
                                      stdout=log, stderr=subprocess.STDOUT)
         if wait:
             self.wait_for(self._healthy, timeout=60, what="hub process /healthz")

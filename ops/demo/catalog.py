@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ops.demo import data_systems, http_systems, soap_systems
+from ops.demo import data_systems, http_systems, master_systems, soap_systems
 from ops.demo.systems import SystemSpec
 
 SYSTEMS: dict[str, SystemSpec] = {
     spec.name: spec
     for group in (
+        master_systems.SPECS,
         soap_systems.SPECS,
         data_systems.SPECS,
         http_systems.SPECS,

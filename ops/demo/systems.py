@@ -29,6 +29,9 @@ class DemoEnv:
     count: int = 200
     bad_ratio: float = 0.05
     database_url: str | None = None  # for simulators that live in a SQL database (default: SQLite in workdir)
+    entities: int = 60_000  # master-data sizes (ops/demo/master_systems.py): the entity pool,
+    officers: int = 2_400  # the officers and the catalog items the demo's systems start with
+    items: int = 200
 
 
 @dataclass

@@ -38,6 +38,7 @@ from datetime import date, datetime, time, timedelta
 
 from faker import Faker
 
+from ops.simulators.entity_pool import EntityPool, shared_pool
 from ops.simulators.stream import Item, VersionStream
 from schemas.codes import make_resident_id, make_uscc
 from schemas.regions import RETIRED_REGIONS, counties, region_name
@@ -146,7 +147,10 @@ class CaseGenerator(VersionStream):
     ``bad_ratio`` is the share of events that carry a data defect; ``duplicate_ratio`` and
     ``out_of_order_ratio`` the share of extra re-sends; ``defects`` restricts the data defect
     kinds (default: :data:`DATA_DEFECTS`, i.e. everything but ``gb18030_in_utf8``);
-    ``delete_ratio`` the share of finished cases withdrawn by an ``operation="d"`` event.
+    ``delete_ratio`` the share of finished cases withdrawn by an ``operation="d"`` event;
+    ``pool_share`` the share of parties drawn from the entity ``pool`` (default: the demo's
+    :func:`~ops.simulators.entity_pool.shared_pool` of ``seed``) -- the same USCC or resident ID
+    as the market-entity register, with partly different data (:meth:`EntityPool.variant`).
     Not thread-safe: one generator per simulator.
     """
 
@@ -154,8 +158,11 @@ class CaseGenerator(VersionStream):
                  duplicate_ratio: float = 0.02, out_of_order_ratio: float = 0.02, *,
                  defects: Iterable[str] | None = None, anchor: date = DEFAULT_ANCHOR,
                  delete_ratio: float = 0.0, active_cases: int = 8, key_prefix: str | None = None,
-                 agency_kind: str = "综合行政执法局"):
+                 agency_kind: str = "综合行政执法局", pool: EntityPool | None = None,
+                 pool_share: float = 0.6):
         self.rng = random.Random(f"{seed}:{department_code}")
+        self.pool = pool if pool is not None else (shared_pool(seed) if pool_share else None)
+        self.pool_share = pool_share
         self.fake = Faker("zh_CN")
         self.fake.seed_instance(seed)
         self.department_code = department_code
@@ -232,8 +239,19 @@ class CaseGenerator(VersionStream):
         return datetime.combine(d, time(8, 30)) + timedelta(minutes=self.rng.randrange(0, 540),
                                                             seconds=self.rng.randrange(60))
 
+    def _pool_party(self) -> dict:
+        e = self.pool.entity(self.rng.randrange(self.pool.size))
+        v = self.pool.variant(e, self.rng)
+        if e.kind == "natural_person":
+            return {"party_type": "person", "party_name": v["name"], "party_id_type": "111",
+                    "party_id": e.resident_id, "party_legal_rep": None, "party_address": v["address"]}
+        return {"party_type": "enterprise", "party_name": v["name"], "party_id_type": "001", "party_id": e.uscc,
+                "party_legal_rep": v["legal_representative"], "party_address": v["address"]}
+
     def _party(self, region: str) -> dict:
         rng, fake = self.rng, self.fake
+        if self.pool is not None and rng.random() < self.pool_share:
+            return self._pool_party()
         if rng.random() < 0.7:
             body = "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(8))
             return {"party_type": "enterprise", "party_name": fake.company(),

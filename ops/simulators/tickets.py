@@ -12,7 +12,10 @@ construction, medical beauty, construction-site dust and noise, food safety, ...
 naming the target entity, the target's name, USCC and address, the region, the channel
 (hotline / web / app) and, from dispatch on, the handling department.  ``usccs`` (optional)
 is a pool of target USCCs -- e.g. parties of the penalty simulators, see :func:`penalty_usccs`
--- that ``reuse_ratio`` of the tickets point at, so the hub can link tickets to cases.
+-- that ``reuse_ratio`` of the tickets point at, so the hub can link tickets to cases.  Of the
+other tickets, ``pool_share`` complain about a business of the entity ``pool`` (default: the
+demo's :func:`~ops.simulators.entity_pool.shared_pool` of the seed): the register's USCC, but
+as the complainant knows it (often the shop's short name, sometimes its former address).
 
 Defects (``defects=``, default :attr:`TicketGenerator.DEFAULT_DEFECTS`) and expected reasons:
 ``bad_resident_id`` (complainant ID with a wrong check digit -> ``id_check``),
@@ -28,6 +31,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from ops.simulators.cases import UNKNOWN_REGIONS, SimEvent, add_workdays, to_fullwidth
+from ops.simulators.entity_pool import EntityPool, shared_pool
 from ops.simulators.lifecycle import USCC_CHARS, ZJ_COUNTIES, Item, VersionedGenerator
 from schemas.regions import is_known_region, region_name
 
@@ -96,29 +100,36 @@ class TicketGenerator(VersionedGenerator):
     salt = "12345"
 
     def __init__(self, seed: int, *args, usccs: Iterable[str | tuple[str, str]] | None = None,
-                 reuse_ratio: float = 0.4, **kw):
+                 reuse_ratio: float = 0.4, pool: EntityPool | None = None, pool_share: float = 0.6, **kw):
         super().__init__(seed, *args, **kw)
+        self.entities = pool if pool is not None else (shared_pool(seed) if pool_share else None)
+        self.pool_share = pool_share
         self.pool = [(u, None) if isinstance(u, str) else tuple(u) for u in (usccs or ())]
         self.reuse_ratio = reuse_ratio
         self._names: dict[str, str] = {}
 
-    def _target(self) -> tuple[str, str, str]:
-        """(name, uscc, region) of the entity complained about."""
+    def _target(self) -> tuple[str, str, str, str | None]:
+        """(name, uscc, region, address or None) of the entity complained about."""
         rng = self.rng
         if self.pool and rng.random() < self.reuse_ratio:
             uscc, name = rng.choice(self.pool)
             region = uscc[2:8] if is_known_region(uscc[2:8]) and uscc[2:4] == "33" else rng.choice(ZJ_COUNTIES)
             name = name or self._names.setdefault(uscc, self.fake.company())
-            return name, uscc, region
+            return name, uscc, region, None
+        if self.entities is not None and rng.random() < self.pool_share:
+            e = self.entities.pick(rng, "individual_business" if rng.random() < 0.4 else "enterprise")
+            if e.uscc:  # a business (pick falls back to any kind in a tiny pool)
+                v = self.entities.variant(e, rng)
+                return v["name"], e.uscc, e.region_code, v["address"]
         region = rng.choice(ZJ_COUNTIES)
-        return self.fake.company(), self.uscc(region), region
+        return self.fake.company(), self.uscc(region), region, None
 
     def _new_item(self) -> Item:
         rng, fake = self.rng, self.fake
         code, cname, kinds, dept, templates = rng.choice(CATEGORIES)
         kind = rng.choice(kinds)
-        tname, tuscc, region = self._target()
-        taddr = self.address(region)
+        tname, tuscc, region, taddr = self._target()
+        taddr = taddr or self.address(region)
         received_day = self.anchor - timedelta(days=rng.randrange(1, 240))
         received = self.when(received_day, 7, 14)
         key = f"ZJ12345{received:%Y%m%d}{self.seq:06d}"

@@ -26,7 +26,10 @@ class Entity(Base):
 
     __tablename__ = "entities"
 
-    entity_id: Mapped[str] = mapped_column(String(32), primary_key=True, doc="USCC, else resident ID")
+    entity_id: Mapped[str] = mapped_column(
+        String(32), primary_key=True,
+        doc="USCC for organisations; for natural persons a hub pseudonym of the resident ID "
+            "(processors.entities.identity.pseudonym), never the ID itself")
     kind: Mapped[str] = mapped_column(String(32), doc="enterprise / individual_business / natural_person / other")
     uscc: Mapped[str | None] = mapped_column(String(18), index=True)
     resident_id: Mapped[str | None] = mapped_column(String(18), index=True)
@@ -50,8 +53,11 @@ class Entity(Base):
     field_sources: Mapped[str] = mapped_column(Text, doc="JSON: golden field -> source system it came from")
     revision: Mapped[int] = mapped_column(Integer, doc="incremented on every change of the golden record")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    record: Mapped[str | None] = mapped_column(
+        Text, doc="JSON: the merged standard record (SupervisedEntity without envelope, dates ISO)")
 
-    __table_args__ = (Index("ix_entities_region_industry", "region_code", "industry_code"),)
+    __table_args__ = (Index("ix_entities_region_industry", "region_code", "industry_code"),
+                      Index("ix_entities_industry", "industry_code"))
 
 
 class EntitySourceVersion(Base):
@@ -66,6 +72,8 @@ class EntitySourceVersion(Base):
     record_id: Mapped[str] = mapped_column(String(200))
     operation: Mapped[str] = mapped_column(String(1))
     payload: Mapped[str] = mapped_column(Text, doc="the source's standard record (JSON)")
+    source_kind: Mapped[str | None] = mapped_column(
+        String(16), doc="registry (entity.updates) / mention (a party in penalty or complaint records)")
 
 
 class EntityItemLink(Base):

@@ -33,6 +33,9 @@ class ItemVersion(Base):
     check_contents: Mapped[str] = mapped_column(Text, doc="JSON list of CheckContent dicts")
     industry_codes: Mapped[str] = mapped_column(Text, doc="JSON list of GB/T 4754 prefixes the item applies to")
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source_version: Mapped[str | None] = mapped_column(String(64), doc="envelope source version (corrections)")
+    operation: Mapped[str | None] = mapped_column(String(1), doc="envelope operation i / u / d")
+    record: Mapped[str | None] = mapped_column(Text, doc="JSON: the standard record as received (dates ISO)")
 
 
 class Item(Base):
@@ -45,4 +48,6 @@ class Item(Base):
     industry_codes: Mapped[str] = mapped_column(Text)
     implementations: Mapped[str] = mapped_column(Text)
     active: Mapped[str] = mapped_column(String(1), default="y")
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

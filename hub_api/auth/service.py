@@ -41,6 +41,7 @@ SCOPES: dict[str, str] = {
     "risk:feedback": "Send risk-model feedback (inspection outcomes) into the risk loop.",
     "federation": "Exchange data with peer provinces through the federation endpoints.",
     "sampling:write": "Run 'double random' sampling draws and record their results.",
+    "certificates:issue": "Issue electronic-certificate tokens (電子亮證) for officers with a valid certificate.",
 }
 
 _CLIENT_CACHE_TTL = 5.0  # seconds a revocation made by another process may take to be seen

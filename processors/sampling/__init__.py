@@ -1,0 +1,1 @@
+"""The sampling processor: inspection records close double-random plans."""

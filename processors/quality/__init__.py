@@ -1,0 +1,1 @@
+"""Data quality per source system and department: completeness, accuracy, timeliness, duplicates, rejects."""

@@ -232,6 +232,12 @@ def cmd_demo(args, settings: HubSettings) -> int:
     return run_demo(settings, args)
 
 
+def cmd_federation(args, settings: HubSettings) -> int:
+    from hub_api.federation.cli import run
+
+    return run(args, settings)
+
+
 def cmd_up(args, settings: HubSettings) -> int:
     from ops.up import run_up
 
@@ -321,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--progress-every", type=float, default=2.0, help="seconds between progress blocks")
     add_demo_arguments(sp)
 
+    from hub_api.federation.cli import add_parser as add_federation_parser
+
+    add_federation_parser(sub)
+
     sp = sub.add_parser("up", help="run the whole hub in one supervised process tree (Ctrl-C stops all)")
     sp.add_argument("--demo", action="store_true",
                     help="also run the demo: simulated systems registered through the API, live progress")
@@ -340,6 +350,7 @@ COMMANDS = {
     "dlq": cmd_dlq,
     "demo": cmd_demo,
     "up": cmd_up,
+    "federation": cmd_federation,
 }
 
 

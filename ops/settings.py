@@ -89,6 +89,26 @@ class HubSettings(BaseSettings):
         None, description="Comma-separated processor names `hub process` runs (unset: all of them)."
     )
     var_dir: Path = Field(Path("var"), description="Directory for local state (SQLite file, broker logs).")
+    federation_hub_id: str = Field(
+        "330000", pattern=r"^[0-9A-Za-z_-]{2,32}$",
+        description="This hub's id in the federation of provincial hubs (GB/T 2260 province code, e.g. 330000).",
+    )
+    federation_key_path: Path | None = Field(
+        None,
+        description="PEM file of this hub's Ed25519 federation key (unset: <var_dir>/keys/federation-ed25519.pem, created 0600 on first use).",
+    )
+    federation_dispatcher: bool = Field(
+        True, description="Run the federation outbound dispatcher (retries unacknowledged messages) in the API process."
+    )
+    federation_retry_base_s: float = Field(
+        1.0, gt=0, description="First retry delay of an unacknowledged federation message (doubles per attempt, jittered)."
+    )
+    federation_retry_cap_s: float = Field(
+        60.0, gt=0, description="Longest delay between federation delivery attempts (also the retry interval once unconfirmed)."
+    )
+    federation_unconfirmed_after: int = Field(
+        5, ge=1, description="Failed delivery attempts after which a federation message shows as `unconfirmed`."
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> HubSettings:

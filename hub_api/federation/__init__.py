@@ -1,0 +1,1 @@
+"""Federation between hubs: signed, replay-proof, idempotent messages to and from peer provinces."""

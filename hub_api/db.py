@@ -53,8 +53,10 @@ def create_schema(engine: Engine) -> None:
     import connectors.runtime.offsets  # noqa: F401
     import connectors.store  # noqa: F401
     import hub_api.auth.models  # noqa: F401
+    import hub_api.federation.models  # noqa: F401
     import hub_api.pii  # noqa: F401
     import hub_api.registry.models  # noqa: F401
+    import hub_api.sampling.models  # noqa: F401
     import processors.catalog  # noqa: F401 - every processor's tables
     import processors.runtime.models  # noqa: F401
 

@@ -22,15 +22,22 @@ from connectors.declarative.push_api import build_push_router
 from hub_api.auth.deps import require_scope
 from hub_api.auth.routes import router as auth_router
 from hub_api.auth.service import AuthService
+from hub_api.cases.routes import router as cases_router
 from hub_api.connectors.routes import router as connectors_router
 from hub_api.db import Database
+from hub_api.federation.routes import router as federation_router
 from hub_api.health import BrokerProbe
 from hub_api.health import router as health_router
+from hub_api.officers.routes import router as officers_router
+from hub_api.quality.routes import router as quality_router
+from hub_api.registries.entities import router as entities_router
+from hub_api.registries.items import router as items_router
 from hub_api.registry.routes import build_router as build_registry_router
 from hub_api.registry.routes import http_error_response as registry_http_response
 from hub_api.registry.routes import install_error_handlers as install_registry_error_handlers
 from hub_api.registry.routes import validation_error_response as registry_validation_response
 from hub_api.registry.standard import register_standard
+from hub_api.sampling.routes import router as sampling_router
 from ops.metrics import ApiMetrics, new_registry
 from ops.settings import HubSettings, get_settings
 
@@ -43,6 +50,12 @@ TAGS = [
     {"name": "connectors", "description": "Connector registration, modelled on Kafka Connect's REST API."},
     {"name": "auth", "description": "OAuth2 client-credentials tokens for API clients."},
     {"name": "health", "description": "Health and Prometheus metrics."},
+    {"name": "cases", "description": "Penalty-case tracker (1+N): case status, history, statutory clocks and supervision alerts (執法監督)."},
+    {"name": "registries", "description": "Supervised-object registry and item catalog: who supervises whom, for what."},
+    {"name": "sampling", "description": "Double random, one public (雙隨機、一公開): plans, verifiable draws, results."},
+    {"name": "quality", "description": "Data quality per source system and department (統一數據標準)."},
+    {"name": "federation", "description": "Cross-province dispatch between hubs: signed, replay-proof, idempotent messages (跨省協同)."},
+    {"name": "officers", "description": "Officer registry, electronic certificates and public verification (統一執法主體庫)."},
 ]
 
 
@@ -95,6 +108,13 @@ def create_app(settings: HubSettings | None = None, db: Database | None = None) 
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(connectors_router)
+    app.include_router(cases_router)
+    app.include_router(entities_router)
+    app.include_router(items_router)
+    app.include_router(sampling_router)
+    app.include_router(quality_router)
+    app.include_router(officers_router)
+    app.include_router(federation_router)
     app.include_router(build_push_router())
     app.include_router(
         build_registry_router(require_scope("schemas:write")), prefix="/registry", tags=["schema-registry"]

@@ -6,9 +6,22 @@ Importing this module imports every processor module, which declares its tables 
 
 from __future__ import annotations
 
+from processors.cases.processor import CaseProcessor
+from processors.entities.processor import PROCESSOR as ENTITIES
+from processors.items.processor import PROCESSOR as ITEMS
+from processors.officers.processor import PROCESSOR as OFFICERS
+from processors.quality.processor import QualityProcessor
 from processors.runtime.contract import Processor
+from processors.sampling.processor import PROCESSOR as SAMPLING
 
-PROCESSORS: dict[str, Processor] = {}
+PROCESSORS: dict[str, Processor] = {
+    "cases": CaseProcessor(),
+    "sampling": SAMPLING,
+    "quality": QualityProcessor(),
+    "officers": OFFICERS,
+    "items": ITEMS,
+    "entities": ENTITIES,
+}
 """Every processor, keyed by its name (also its consumer identity and dead-letter topic suffix)."""
 
 

@@ -1,7 +1,7 @@
 """Synthetic entity-update streams with a known answer, for the registry crash test and benchmark.
 
 :func:`make_updates` returns ``count`` standard ``SupervisedEntity`` records from one source
-(``market-entities``): entities with several versions each, delivered out of order within
+(``market_entities``, the registration system): entities with several versions each, delivered out of order within
 windows, plus about 4 % exact duplicates (same record id) re-sent later, and the expected
 golden record per entity (its highest source version). Valid USCCs over every county of the
 eleven Zhejiang cities.
@@ -14,7 +14,7 @@ import random
 
 from schemas import codes, loader, regions
 
-SOURCE = "market-entities"
+SOURCE = "market_entities"
 INDUSTRIES = [("H6210", "正餐服务"), ("F5221", "百货零售"), ("C2710", "化学药品原料药制造"), ("G5430", "道路货物运输")]
 STATUSES = [("1", "存续"), ("2", "吊销"), ("3", "注销")]
 _ENTITY = "gov.zj.supervision.entity.SupervisedEntity"

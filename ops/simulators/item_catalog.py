@@ -131,7 +131,9 @@ class ItemCatalogGenerator(MasterStream):
         item = live[0]
         self._clock = max(self._clock + timedelta(hours=rng.randrange(1, 30)), item["at"] + timedelta(days=1))
         item["at"] = self._clock
-        item["valid_from"] = self._clock.date() + timedelta(days=rng.randrange(0, 30))
+        # A new version takes effect after the one it replaces (else "current" and the labels are ambiguous).
+        item["valid_from"] = max(self._clock.date() + timedelta(days=rng.randrange(0, 30)),
+                                 item["valid_from"] + timedelta(days=1))
         year, n = item["label"].split(".")
         item["label"] = f"{item['valid_from'].year}.{int(n) + 1 if int(year) == item['valid_from'].year else 1}"
         op = None

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, or_, select, text
 
 from processors.entities.models import Entity, EntityItemLink
 from processors.entities.store import select_in, upsert
@@ -48,6 +48,22 @@ _COMPARED = ("entity_id", "catalog_code", "department_code", "department_name", 
 def admin_level(code: str | None) -> str | None:
     """Normalised admin level of an implementation's ``admin_level.code`` (None if unknown)."""
     return _LEVEL_CODES.get((code or "").strip().lower()) or _LEVEL_CODES.get((code or "").strip())
+
+
+DERIVATION_LOCK = 0x68756221  # arbitrary, fixed: the key of the PostgreSQL advisory lock below
+
+
+def lock_derivation(conn: Connection) -> None:
+    """Serialise link derivation with every other transaction that derives links, until commit.
+
+    The entities processor derives links from the items it can see, the items processor from
+    the entities it can see. On PostgreSQL they run in concurrent READ COMMITTED transactions:
+    without this lock each misses the other's uncommitted rows and the link is never made.
+    Under it, the later transaction's statements see the earlier one's committed rows.
+    SQLite needs nothing: the processors use a single writer there.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DERIVATION_LOCK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +101,10 @@ class ItemIndex:
 
     @classmethod
     def load(cls, conn: Connection) -> ItemIndex:
+        """The active items, read under :func:`lock_derivation` (so every caller that derives links holds it)."""
         from processors.items.models import Item
 
+        lock_derivation(conn)
         rows = conn.execute(select(Item.catalog_code, Item.domain_code, Item.industry_codes, Item.implementations)
                             .where(Item.active == "y")).all()
         return cls(s for s in (item_scope(*r) for r in rows) if s is not None)

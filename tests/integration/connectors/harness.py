@@ -23,9 +23,12 @@ class ConnectorRun:
     """A plugin built from ``config`` and run by a SourceRunner into private topics."""
 
     def __init__(self, live_hub, writer_client, bootstrap: str, plugin, config, *, source_system: str,
-                 catalog_topic: str = "penalty.case.events", encoding: str = "utf-8", state_dir: Path | None = None):
+                 catalog_topic: str = "penalty.case.events", encoding: str = "utf-8", state_dir: Path | None = None,
+                 topic: str | None = None):
+        """``topic``: where the records go (default: a private ``it.<catalog topic>.<suffix>``);
+        end-to-end tests pass the catalog topic itself so that processors consume it."""
         suffix = uuid.uuid4().hex[:8]
-        self.connector, self.topic = f"it-{source_system}-{suffix}", f"it.{catalog_topic}.{suffix}"
+        self.connector, self.topic = f"it-{source_system}-{suffix}", topic or f"it.{catalog_topic}.{suffix}"
         self.dlq = f"dlq.{self.connector}"
         self.bootstrap, self.source_system = bootstrap, source_system
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)

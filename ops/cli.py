@@ -238,6 +238,18 @@ def cmd_federation(args, settings: HubSettings) -> int:
     return run(args, settings)
 
 
+def cmd_rules(args, settings: HubSettings) -> int:
+    from processors.triage import cli as triage_cli
+
+    try:
+        code, results = triage_cli.run(args.file, args.rules)
+    except (OSError, ValueError) as exc:
+        print(f"hub rules: {exc}", file=sys.stderr)
+        return 2
+    _print(results, args.json, lambda r: print(triage_cli.render(r)))
+    return code
+
+
 def cmd_up(args, settings: HubSettings) -> int:
     from ops.up import run_up
 
@@ -331,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_federation_parser(sub)
 
+    sp = sub.add_parser("rules", help="triage scenario rules: run a rule set over sample records")
+    rsub = sp.add_subparsers(dest="rules_command", required=True)
+    r = rsub.add_parser("test", help="show per sample which rule fired, why, the departments and the output form")
+    r.add_argument("file", help="JSON list of sample records (see processors/triage/data/samples.json)")
+    r.add_argument("--rules", help="rule set file (default: processors/triage/data/rules.json)")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+
     sp = sub.add_parser("up", help="run the whole hub in one supervised process tree (Ctrl-C stops all)")
     sp.add_argument("--demo", action="store_true",
                     help="also run the demo: simulated systems registered through the API, live progress")
@@ -351,6 +370,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "up": cmd_up,
     "federation": cmd_federation,
+    "rules": cmd_rules,
 }
 
 

@@ -37,7 +37,10 @@ from hub_api.registry.routes import http_error_response as registry_http_respons
 from hub_api.registry.routes import install_error_handlers as install_registry_error_handlers
 from hub_api.registry.routes import validation_error_response as registry_validation_response
 from hub_api.registry.standard import register_standard
+from hub_api.risk.routes import router as risk_router
 from hub_api.sampling.routes import router as sampling_router
+from hub_api.tasks.routes import router as tasks_router
+from hub_api.triage.routes import router as triage_router
 from ops.metrics import ApiMetrics, new_registry
 from ops.settings import HubSettings, get_settings
 
@@ -55,7 +58,10 @@ TAGS = [
     {"name": "sampling", "description": "Double random, one public (雙隨機、一公開): plans, verifiable draws, results."},
     {"name": "quality", "description": "Data quality per source system and department (統一數據標準)."},
     {"name": "federation", "description": "Cross-province dispatch between hubs: signed, replay-proof, idempotent messages (跨省協同)."},
+    {"name": "risk", "description": "Risk push-and-feedback loop (統一風險預警中心): receive, feed back, return; clue state and figures."},
+    {"name": "tasks", "description": "Joint supervision tasks (聯合監管任務): fan-out, actions, merged visits, escalation, cross-province leg."},
     {"name": "officers", "description": "Officer registry, electronic certificates and public verification (統一執法主體庫)."},
+    {"name": "triage", "description": "Complaint-to-enforcement triage (統一業務協同中心): leads per department, handling feedback."},
 ]
 
 
@@ -115,6 +121,9 @@ def create_app(settings: HubSettings | None = None, db: Database | None = None) 
     app.include_router(quality_router)
     app.include_router(officers_router)
     app.include_router(federation_router)
+    app.include_router(tasks_router)
+    app.include_router(risk_router)
+    app.include_router(triage_router)
     app.include_router(build_push_router())
     app.include_router(
         build_registry_router(require_scope("schemas:write")), prefix="/registry", tags=["schema-registry"]

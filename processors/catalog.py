@@ -11,8 +11,11 @@ from processors.entities.processor import PROCESSOR as ENTITIES
 from processors.items.processor import PROCESSOR as ITEMS
 from processors.officers.processor import PROCESSOR as OFFICERS
 from processors.quality.processor import QualityProcessor
+from processors.risk.processor import PROCESSOR as RISK
 from processors.runtime.contract import Processor
 from processors.sampling.processor import PROCESSOR as SAMPLING
+from processors.tasks.processor import PROCESSOR as TASKS
+from processors.triage.processor import PROCESSOR as TRIAGE
 
 PROCESSORS: dict[str, Processor] = {
     "cases": CaseProcessor(),
@@ -21,6 +24,9 @@ PROCESSORS: dict[str, Processor] = {
     "officers": OFFICERS,
     "items": ITEMS,
     "entities": ENTITIES,
+    "risk": RISK,
+    "triage": TRIAGE,
+    "tasks": TASKS,
 }
 """Every processor, keyed by its name (also its consumer identity and dead-letter topic suffix)."""
 

@@ -1,0 +1,1 @@
+"""The ``tasks`` processor: runs the joint-task escalation timer (reminders, then one level up)."""

@@ -72,8 +72,9 @@ def kind(node: Any) -> str:
 def compile_filler(schema: Any, names: dict, _memo: dict | None = None):
     """A function giving every absent field of a value its Avro default (mutating, returning it).
 
-    The schema is walked once, here; the returned function only visits the fields that have
-    defaults and the nested records actually present (the mapper's hot path).
+    The schema is walked once, here, and each record type becomes one generated function
+    (:func:`_record_filler`); the result only visits the fields that have defaults and the
+    nested records actually present (the mapper's hot path).
     """
     memo = {} if _memo is None else _memo
     node = resolve(schema, names)
@@ -101,18 +102,30 @@ def compile_filler(schema: Any, names: dict, _memo: dict | None = None):
     memo[name] = _identity
     plan = [(f["name"], "default" in f, f.get("default"), compile_filler(f["type"], names, memo))
             for f in node["fields"]]
-
-    def fill_record(value):
-        if isinstance(value, dict):
-            for field, has_default, default, child in plan:
-                if field in value:
-                    if child is not _identity:
-                        child(value[field])
-                elif has_default:
-                    value[field] = list(default) if isinstance(default, list) else default
-        return value
+    fill_record = _record_filler(plan)
     memo[name] = fill_record
     return fill_record
+
+
+def _record_filler(plan: list[tuple[str, bool, Any, Any]]):
+    """Straight-line ``fill_record(value)`` for one record type (one ``if`` per field that needs one).
+
+    Field names and defaults are bound as namespace constants, never put into the code text.
+    """
+    ns: dict[str, Any] = {}
+    lines = ["def fill_record(value):", "    if isinstance(value, dict):"]
+    for i, (field, has_default, default, child) in enumerate(plan):
+        ns[f"_f{i}"], ns[f"_d{i}"], ns[f"_c{i}"] = field, default, child
+        copy = f"list(_d{i})" if isinstance(default, list) else f"_d{i}"
+        if child is not _identity:  # children ignore None, so only present values are visited
+            lines += [f"        x = value.get(_f{i})", "        if x is not None:", f"            _c{i}(x)"]
+            if has_default:
+                lines += [f"        elif _f{i} not in value:", f"            value[_f{i}] = {copy}"]
+        elif has_default:
+            lines += [f"        if _f{i} not in value:", f"            value[_f{i}] = {copy}"]
+    lines += ["        pass", "    return value"]
+    exec(compile("\n".join(lines) + "\n", "<compiled filler>", "exec"), ns)  # noqa: S102 - constants only
+    return ns["fill_record"]
 
 
 def _identity(value):

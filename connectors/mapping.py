@@ -19,7 +19,9 @@ field; the result is a ``datetime.date`` for an Avro ``date`` and epoch millisec
 ``timestamp-millis`` (naive times are in :attr:`MappingSpec.timezone`). ``each`` builds an
 array of records, from a source list of objects or from parallel lists zipped together.
 
-:class:`DeclarativeMapper` applies a spec; it is pure and thread-safe. A blank optional value
+:class:`DeclarativeMapper` applies a spec, compiled once into straight-line code
+(:mod:`connectors.mapping_compiled`; :meth:`DeclarativeMapper.interpret` is the reference
+interpreter it is tested against); it is pure and thread-safe. A blank optional value
 leaves the target unset, and unset fields get their Avro defaults (null / []) so the output
 validates. :class:`~connectors.runtime.contract.MappingError` messages name target fields,
 source paths and tables, never values.
@@ -206,6 +208,10 @@ class DeclarativeMapper:
                         for t, node in self._elem_types.items()}
         self._has_envelope = any(f["name"] == "envelope" for f in self.schema["fields"])
         self._fill = compile_filler(self.schema, self._names)
+        # mapping_compiled imports this module, so it is imported here rather than at the top.
+        from connectors.mapping_compiled import compile_mapper
+
+        self._compiled = compile_mapper(self)
 
     def _all_rules(self):
         for rule in self.spec.fields.values():
@@ -213,6 +219,14 @@ class DeclarativeMapper:
             yield from (rule.each or {}).values()
 
     def __call__(self, doc: Doc, raw: RawRecord) -> list[Mapped]:
+        return self._compiled(doc, raw)
+
+    def interpret(self, doc: Doc, raw: RawRecord) -> list[Mapped]:
+        """The reference implementation of ``mapper(doc, raw)``: reads every rule per record.
+
+        ``__call__`` runs the same spec compiled (:mod:`connectors.mapping_compiled`); both
+        give equal records and equal errors.
+        """
         if not isinstance(doc, dict):
             raise MappingError("not_an_object", "the source document is not an object")
         value: dict[str, Any] = {"envelope": {}} if self._has_envelope else {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from fastavro.validation import validate as avro_validate
@@ -82,24 +82,51 @@ def repair(doc: Doc, fields: Iterable[str]) -> Doc:
 
     Full-width digits and letters become half-width, whitespace is dropped, letters are
     upper-cased. Walks into lists; absent paths and non-strings are left alone. Mutates
-    and returns ``doc`` (a freshly decoded document owned by the runner).
+    and returns ``doc`` (a freshly decoded document owned by the runner). The paths are
+    parsed once per distinct ``fields`` tuple (the runner passes the same one every record).
     """
-    for path in fields:
-        *parents, leaf = path.split(".")
-
-        def walk(node: Any, i: int, parents=parents, leaf=leaf) -> None:
-            if isinstance(node, list):
-                for item in node:
-                    walk(item, i)
-            elif isinstance(node, dict):
-                if i == len(parents):
-                    if isinstance(node.get(leaf), str):
-                        node[leaf] = normalize_identifier(node[leaf])
-                else:
-                    walk(node.get(parents[i]), i + 1)
-
-        walk(doc, 0)
+    for repair_path in _repairers(fields if isinstance(fields, tuple) else tuple(fields)):
+        repair_path(doc)
     return doc
+
+
+@lru_cache(maxsize=256)
+def _repairers(fields: tuple[str, ...]) -> tuple[Callable[[Any], None], ...]:
+    return tuple(_repairer(path) for path in fields)
+
+
+def _normalized(s: str) -> str:
+    # Most identifiers arrive clean: ASCII letters and digits have no full-width forms and no
+    # whitespace, so normalize_identifier would only upper-case them.
+    return s.upper() if s.isascii() and s.isalnum() else normalize_identifier(s)
+
+
+def _repairer(path: str) -> Callable[[Any], None]:
+    *parents, leaf = path.split(".")
+    depth = len(parents)
+
+    def walk(node: Any, i: int) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, i)
+        elif isinstance(node, dict):
+            if i == depth:
+                if isinstance(node.get(leaf), str):
+                    node[leaf] = _normalized(node[leaf])
+            else:
+                walk(node.get(parents[i]), i + 1)
+
+    if depth:
+        return lambda doc: walk(doc, 0)
+
+    def top_level(doc: Any) -> None:  # the common case: a column of a flat row
+        if isinstance(doc, dict):
+            v = doc.get(leaf)
+            if isinstance(v, str):
+                doc[leaf] = _normalized(v)
+        elif isinstance(doc, list):
+            walk(doc, 0)
+    return top_level
 
 
 @cache

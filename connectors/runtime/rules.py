@@ -9,14 +9,20 @@ compared with. A null or absent field is skipped (requiredness is the schema's j
 A failed rule raises :class:`schemas.codes.CodeError`; its ``reason`` becomes the
 dead-letter reason (``uscc_check``, ``id_check``, ``region_unknown``, ``item_code_format``,
 ``date_order``, ...) and its message names the field and the rule, never the value.
-Pure functions; safe on any thread.
+
+Rules are compiled once (:data:`COMPILERS`: paths split, the check bound) and a schema's
+list once per list object (:func:`check_rules`), so the per-record work is the walk and the
+checks themselves. Pure functions (the only state is caches of compiled rules and of valid
+catalog/region codes); safe on any thread.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from schemas import codes
@@ -38,49 +44,106 @@ class Rule:
 
 def values_at(node: Any, path: str) -> Iterator[Any]:
     """Every value at dotted ``path`` in ``node``, walking into lists; absent/null parts yield nothing."""
-    parts = path.split(".") if path else []
+    return iter(_getter(path)(node))
 
-    def walk(current: Any, i: int) -> Iterator[Any]:
+
+@lru_cache(maxsize=1024)
+def _getter(path: str) -> Callable[[Any], list | tuple]:
+    """``fn(node) -> [values at path]``, the path split once; no generator unless a list is met."""
+    parts = tuple(path.split(".")) if path else ()
+    depth = len(parts)
+
+    def walk(current: Any, i: int, out: list) -> list:
         if isinstance(current, list):
             for item in current:
-                yield from walk(item, i)
-            return
-        if i == len(parts):
+                walk(item, i, out)
+        elif i == depth:
             if current is not None:
-                yield current
-            return
-        if isinstance(current, dict):
-            yield from walk(current.get(parts[i]), i + 1)
+                out.append(current)
+        elif isinstance(current, dict):
+            walk(current.get(parts[i]), i + 1, out)
+        return out
 
-    yield from walk(node, 0)
+    def get(node: Any) -> list | tuple:
+        for i, name in enumerate(parts):
+            if isinstance(node, dict):
+                node = node.get(name)
+            elif isinstance(node, list):
+                return walk(node, i, [])
+            else:
+                return ()
+        if node is None:
+            return ()
+        return walk(node, depth, []) if isinstance(node, list) else (node,)
+    return get
 
 
-def _party_id(value: dict, rule: Rule) -> None:
+def _first(get: Callable[[Any], list | tuple], node: Any) -> Any:
+    found = get(node)
+    return found[0] if found else None
+
+
+def _party_id(rule: Rule) -> Callable[[dict], None]:
     # The id_code's meaning depends on its sibling id_type.code, so walk the parents.
     parent_path, _, leaf = rule.field.rpartition(".")
-    for parent in values_at(value, parent_path):
-        if not isinstance(parent, dict) or parent.get(leaf) is None:
-            continue
-        id_type = (parent.get("id_type") or {}).get("code")
-        if id_type in USCC_ID_TYPES:
-            codes.validate_uscc(parent[leaf], field=rule.field)
-        elif id_type in RESIDENT_ID_TYPES:
-            codes.validate_resident_id(parent[leaf], field=rule.field)
+    parents, field = _getter(parent_path), rule.field
+
+    def check(value: dict) -> None:
+        for parent in parents(value):
+            if not isinstance(parent, dict) or parent.get(leaf) is None:
+                continue
+            id_type = (parent.get("id_type") or {}).get("code")
+            if id_type in USCC_ID_TYPES:
+                codes.validate_uscc(parent[leaf], field=field)
+            elif id_type in RESIDENT_ID_TYPES:
+                codes.validate_resident_id(parent[leaf], field=field)
+    return check
 
 
-def _entity_id(value: dict, rule: Rule) -> None:
+def _entity_id(rule: Rule) -> Callable[[dict], None]:
     # Subject ids are a USCC for organisations or a hub surrogate (never a resident ID, which
     # must not become a key): an 18-character id is a USCC and must carry its check character.
-    for v in values_at(value, rule.field):
-        if isinstance(v, str) and len(v) == 18:
-            codes.validate_uscc(v, field=rule.field)
+    get, field = _getter(rule.field), rule.field
 
-
-def _each(validator: Callable[..., None]) -> Callable[[dict, Rule], None]:
-    def check(value: dict, rule: Rule) -> None:
-        for v in values_at(value, rule.field):
-            validator(v, field=rule.field)
+    def check(value: dict) -> None:
+        for v in get(value):
+            if isinstance(v, str) and len(v) == 18:
+                codes.validate_uscc(v, field=field)
     return check
+
+
+_REMEMBERED = 4096
+"""Valid codes remembered per check (then forgotten all at once): a bound, not a tuning knob."""
+
+
+def _each(validator: Callable[..., None], remember: bool = False) -> Callable[[Rule], Callable[[dict], None]]:
+    """Run ``validator`` on every value at the rule's path.
+
+    ``remember``: the validator is a pure function of a catalog or administrative code (region,
+    implementation-list code), so a string that passed once passes again; such codes repeat
+    across records (a few thousand per system) and their check-character arithmetic is then
+    skipped. Never used for codes of persons or parties.
+    """
+    known: set[str] = set()
+
+    def compile_rule(rule: Rule) -> Callable[[dict], None]:
+        get, field = _getter(rule.field), rule.field
+
+        def check(value: dict) -> None:
+            for v in get(value):
+                validator(v, field=field)
+
+        def check_remembering(value: dict) -> None:
+            for v in get(value):
+                if type(v) is str and v in known:
+                    continue
+                validator(v, field=field)
+                if type(v) is str:
+                    if len(known) >= _REMEMBERED:
+                        known.clear()
+                    known.add(v)
+        return check_remembering if remember else check
+    return compile_rule
 
 
 def _comparable(v: Any) -> Any:
@@ -92,31 +155,54 @@ def _comparable(v: Any) -> Any:
     return v
 
 
-def _order(strict: bool) -> Callable[[dict, Rule], None]:
-    def check(value: dict, rule: Rule) -> None:
-        later, earlier = next(values_at(value, rule.field), None), next(values_at(value, rule.other or ""), None)
-        if later is None or earlier is None:
-            return
-        a, b = _comparable(later), _comparable(earlier)
-        if type(a) is not type(b):
-            return
-        if a < b or (strict and a == b):
-            word = "later than" if strict else "on or after"
-            raise codes.CodeError("date_order", f"must be {word} {rule.other}", field=rule.field)
-    return check
+def _order(strict: bool) -> Callable[[Rule], Callable[[dict], None]]:
+    word = "later than" if strict else "on or after"
+
+    def compile_rule(rule: Rule) -> Callable[[dict], None]:
+        get_later, get_earlier = _getter(rule.field), _getter(rule.other or "")
+        message, field = f"must be {word} {rule.other}", rule.field
+
+        def check(value: dict) -> None:
+            later, earlier = _first(get_later, value), _first(get_earlier, value)
+            if later is None or earlier is None:
+                return
+            a, b = _comparable(later), _comparable(earlier)
+            if type(a) is not type(b):
+                return
+            if a < b or (strict and a == b):
+                raise codes.CodeError("date_order", message, field=field)
+        return check
+    return compile_rule
 
 
-CHECKS: dict[str, Callable[[dict, Rule], None]] = {
+COMPILERS: dict[str, Callable[[Rule], Callable[[dict], None]]] = {
     "party_id": _party_id,
     "entity_id": _entity_id,
     "uscc": _each(codes.validate_uscc),
     "resident_id": _each(codes.validate_resident_id),
-    "region": _each(codes.validate_region),
+    "region": _each(codes.validate_region, remember=True),
     "item_code": _each(codes.validate_item_code),
-    "implementation_code": _each(codes.validate_implementation_code),
+    "implementation_code": _each(codes.validate_implementation_code, remember=True),
     "not_before": _order(strict=False),
     "after": _order(strict=True),
 }
+"""Check name -> compiler: ``compile(rule) -> check(value)``, the rule's paths parsed once."""
+
+
+@lru_cache(maxsize=4096)
+def compiled(name: str, rule: Rule) -> Callable[[dict], None]:
+    """Check ``name`` compiled for ``rule`` (cached: rules are frozen and few)."""
+    return COMPILERS[name](rule)
+
+
+def _run(name: str) -> Callable[[dict, Rule], None]:
+    def check(value: dict, rule: Rule) -> None:
+        compiled(name, rule)(value)
+    check.__name__ = f"check_{name}"
+    return check
+
+
+CHECKS: dict[str, Callable[[dict, Rule], None]] = {name: _run(name) for name in COMPILERS}
 """Check name -> function(value, rule) raising :class:`schemas.codes.CodeError`."""
 
 _NS = "gov.zj.supervision."
@@ -157,11 +243,29 @@ CODE_RULES: dict[str, list[Rule]] = {
 
 for _rules in CODE_RULES.values():  # a typo in the table must fail at import, not per record
     for _rule in _rules:
-        if _rule.check not in CHECKS:
+        if _rule.check not in COMPILERS:
             raise KeyError(f"unknown check {_rule.check!r}; valid checks: {', '.join(CHECKS)}")
+
+
+_PLANS: dict[int, tuple[list[Rule], tuple[Rule, ...], tuple[Callable[[dict], None], ...]]] = {}
+
+
+def _plan(listed: list[Rule]) -> tuple[Callable[[dict], None], ...]:
+    # Keyed by the list object and checked element by element, so a list changed in place
+    # (tests, plug-ins) is recompiled rather than served stale.
+    entry = _PLANS.get(id(listed))
+    if entry is None or entry[0] is not listed or len(entry[1]) != len(listed) or not all(
+            map(operator.is_, entry[1], listed)):
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        entry = _PLANS[id(listed)] = (listed, tuple(listed),
+                                      tuple(compiled(rule.check, rule) for rule in listed))
+    return entry[2]
 
 
 def check_rules(schema: str, value: dict, rules: dict[str, list[Rule]] = CODE_RULES) -> None:
     """Apply the rules of ``schema`` to ``value``; raises the first :class:`schemas.codes.CodeError`."""
-    for rule in rules.get(schema, ()):
-        CHECKS[rule.check](value, rule)
+    listed = rules.get(schema)
+    if listed:
+        for check in _plan(listed):
+            check(value)

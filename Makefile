@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# Integration tests mostly wait on brokers, subprocesses and group joins: three workers share 2 cores well.
+TEST_WORKERS ?= 3
 
 .PHONY: run test lint bench clean
 
@@ -20,7 +22,7 @@ run: $(STAMP)
 ## test: lint, then every test (unit + integration; SQLite and PostgreSQL; real Tansu broker)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist load
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -30,7 +30,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,8 @@ from typing import Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ops.keyfile import create_ed25519_pem
 
 VERSION = "FED1"
 DEFAULT_ALGORITHM = "ed25519"
@@ -164,23 +165,7 @@ def key_path(settings) -> Path:
     return Path(settings.federation_key_path or Path(settings.var_dir) / "keys" / KEY_FILE).resolve()
 
 
-def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # another process may have won the race: its key is the key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+_create = create_ed25519_pem
 
 
 def hub_signer(settings) -> Ed25519Signer:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ops.keyfile import create_ed25519_pem
 
 KEY_FILE = "officer-certificates-ed25519.pem"
 
@@ -54,24 +55,7 @@ def _from_private(private_key: Ed25519PrivateKey) -> SigningKey:
     return SigningKey(private_key, public, hashlib.sha256(raw).hexdigest()[:16])
 
 
-def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if another process created the key first: theirs wins
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+_create = create_ed25519_pem
 
 
 def load_or_create(var_dir: Path) -> SigningKey:

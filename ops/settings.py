@@ -7,6 +7,7 @@ print exactly what is in force.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+PSEUDONYM_KEYS = ("HUB_ENTITY_PSEUDONYM_KEY", "HUB_TRIAGE_PSEUDONYM_SECRET")
+"""Environment variables keying the pseudonyms of natural persons and complainants (required in production)."""
 
 
 class HubSettings(BaseSettings):
@@ -116,6 +119,12 @@ class HubSettings(BaseSettings):
             raise ValueError(
                 "HUB_JWT_SECRET must be set to a private random value when HUB_ENVIRONMENT=production"
             )
+        if self.environment == "production":
+            # Read by the entity registry and triage at import (they need no other setting); an unset
+            # key would pseudonymise with a public development value that anyone could reverse by guessing.
+            missing = [name for name in PSEUDONYM_KEYS if not os.environ.get(name)]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} must be set to private random values when HUB_ENVIRONMENT=production")
         if self.kafka_sasl_mechanism and not self.kafka_sasl_username:
             raise ValueError("HUB_KAFKA_SASL_MECHANISM is set but HUB_KAFKA_SASL_USERNAME is not")
         return self

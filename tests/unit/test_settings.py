@@ -27,7 +27,9 @@ def test_unknown_fields_are_refused():
         HubSettings(kafka_bootstrapp="typo:9092")
 
 
-def test_production_refuses_the_development_jwt_secret():
+def test_production_refuses_the_development_jwt_secret(monkeypatch):
+    monkeypatch.setenv("HUB_ENTITY_PSEUDONYM_KEY", "k1")
+    monkeypatch.setenv("HUB_TRIAGE_PSEUDONYM_SECRET", "k2")
     with pytest.raises(ValidationError, match="HUB_JWT_SECRET"):
         HubSettings(environment="production")
     assert HubSettings(environment="production", jwt_secret="x" * 40).environment == "production"
@@ -42,3 +44,12 @@ def test_masked_hides_every_secret_and_url_credentials():
         assert secret not in text
     assert masked["jwt_secret"] == "********"
     assert masked["database_url"] == "postgresql+psycopg://********@db:5432/hub"
+
+
+def test_production_refuses_missing_pseudonym_keys(monkeypatch):
+    monkeypatch.delenv("HUB_ENTITY_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("HUB_TRIAGE_PSEUDONYM_SECRET", "k2")
+    with pytest.raises(ValueError, match="HUB_ENTITY_PSEUDONYM_KEY"):
+        HubSettings(environment="production", jwt_secret="x" * 40)
+    monkeypatch.setenv("HUB_ENTITY_PSEUDONYM_KEY", "k1")
+    assert HubSettings(environment="production", jwt_secret="x" * 40).environment == "production"

@@ -45,30 +45,37 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def queue_on(conn: sa.Connection, *, peer: str, type: str, payload: dict, idempotency_key: str,
+             now: datetime, same_payload: bool = True) -> tuple[dict, bool]:
+    """Queue one message on ``conn`` (the caller's transaction, which must hold the log's append
+    lock: :func:`chain.with_retry`); returns (row, created). Idempotent per (peer, idempotency key):
+    a key already used returns its message — with ``same_payload`` only if type and payload match
+    (else :class:`SendError`); callers whose payload carries a moment's state (joint-task reports)
+    pass ``same_payload=False`` and get the first message."""
+    if peers.get(conn, peer) is None:
+        raise SendError(f"unknown peer {peer!r}: register it with `hub federation peers add`")
+    existing = _row(conn, peer, idempotency_key)
+    if existing is not None:
+        if same_payload and (existing["type"] != type or json.loads(existing["body"])["payload"] != payload):
+            raise SendError("this idempotency key was already used for a different message")
+        return existing, False
+    message_id = uuid.uuid4().hex
+    body = canonical_json({"message_id": message_id, "type": type, "payload": payload}).decode()
+    conn.execute(messages.insert().values(
+        message_id=message_id, direction="out", peer=peer, idempotency_key=idempotency_key, type=type,
+        body=body, body_sha256=sha256_hex(body.encode()), state="pending", attempts=0,
+        next_attempt_at=now, created_at=now, updated_at=now))
+    chain.append(conn, at=now, direction="out", peer=peer, kind="request", message_id=message_id,
+                 body=canonical_json({"idempotency_key": idempotency_key, "body": body}).decode())
+    return _row(conn, peer, idempotency_key), True
+
+
 def send(engine: sa.Engine, *, peer: str, type: str, payload: dict, idempotency_key: str,
          now: datetime | None = None) -> tuple[dict, bool]:
-    """Queue one message; returns (row, created). Idempotent per (peer, idempotency key)."""
+    """Queue one message in its own transaction; returns (row, created). See :func:`queue_on`."""
     now = now or utcnow()
-
-    def work(conn: sa.Connection):
-        if peers.get(conn, peer) is None:
-            raise SendError(f"unknown peer {peer!r}")
-        existing = _row(conn, peer, idempotency_key)
-        if existing is not None:
-            if existing["type"] != type or json.loads(existing["body"])["payload"] != payload:
-                raise SendError("this idempotency key was already used for a different message")
-            return existing, False
-        body = canonical_json({"message_id": uuid.uuid4().hex, "type": type, "payload": payload}).decode()
-        message_id = json.loads(body)["message_id"]
-        conn.execute(messages.insert().values(
-            message_id=message_id, direction="out", peer=peer, idempotency_key=idempotency_key, type=type,
-            body=body, body_sha256=sha256_hex(body.encode()), state="pending", attempts=0,
-            next_attempt_at=now, created_at=now, updated_at=now))
-        chain.append(conn, at=now, direction="out", peer=peer, kind="request", message_id=message_id,
-                     body=canonical_json({"idempotency_key": idempotency_key, "body": body}).decode())
-        return _row(conn, peer, idempotency_key), True
-
-    return chain.with_retry(engine, work)
+    return chain.with_retry(engine, lambda conn: queue_on(conn, peer=peer, type=type, payload=payload,
+                                                            idempotency_key=idempotency_key, now=now))
 
 
 def _row(conn, peer: str, key: str) -> dict | None:

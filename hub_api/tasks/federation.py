@@ -21,17 +21,13 @@ inbox handler, so other uses of the same message types keep working.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from hub_api.federation import chain, peers
+from hub_api.federation import outbound
 from hub_api.federation.handlers import HANDLERS, InboundMessage, store_in_inbox
-from hub_api.federation.models import messages
-from hub_api.federation.outbound import SendError
-from hub_api.federation.signing import canonical_json, sha256_hex
 from hub_api.tasks import service
 from hub_api.tasks.models import task_assignments
 from hub_api.tasks.spec import Department, Participant, TaskCreate
@@ -43,27 +39,14 @@ BACK_TYPES = {"accept": "acceptance", "decline": "acceptance", "progress": "stat
 
 
 def queue_on(conn: sa.Connection, *, peer: str, type: str, payload: dict, idempotency_key: str, now) -> str:
-    """Queue one outbound federation message on ``conn`` (the caller's transaction); returns its id.
+    """Queue one outbound federation message in the caller's transaction; returns its id.
 
-    The same rows and log entry as :func:`hub_api.federation.outbound.send`, which opens its
-    own transaction: a task and the message that carries it must commit together, so this
-    writes on the caller's connection (which must hold the log's append lock: ``chain.with_retry``).
+    A task and the message that carries it must commit together, so this writes on the caller's
+    connection (which must hold the log's append lock: ``chain.with_retry``).
     """
-    if peers.get(conn, peer) is None:
-        raise SendError(f"no federation peer {peer!r} is registered")
-    existing = conn.execute(sa.select(messages.c.message_id).where(
-        messages.c.peer == peer, messages.c.direction == "out", messages.c.idempotency_key == idempotency_key)).first()
-    if existing:
-        return existing.message_id
-    message_id = uuid.uuid4().hex
-    body = canonical_json({"message_id": message_id, "type": type, "payload": payload}).decode()
-    conn.execute(messages.insert().values(
-        message_id=message_id, direction="out", peer=peer, idempotency_key=idempotency_key, type=type, body=body,
-        body_sha256=sha256_hex(body.encode()), state="pending", attempts=0, next_attempt_at=now, created_at=now,
-        updated_at=now))
-    chain.append(conn, at=now, direction="out", peer=peer, kind="request", message_id=message_id,
-                 body=canonical_json({"idempotency_key": idempotency_key, "body": body}).decode())
-    return message_id
+    row, _created = outbound.queue_on(conn, peer=peer, type=type, payload=payload,
+                                      idempotency_key=idempotency_key, now=now, same_payload=False)
+    return row["message_id"]
 
 
 def send_assignments(conn: sa.Connection, ctx: Context, task: dict, item_domain: dict[str, str]) -> None:

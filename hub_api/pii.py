@@ -10,6 +10,7 @@ data unmasked writes one row to ``pii_access_log`` (who, when, route, subject, f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -47,7 +48,7 @@ class PiiViewer:
         self.request = request
         self.principal = principal
         self.cleared = bool(principal and principal.has(PII_SCOPE))
-        self._audited: list[dict] = []
+        self._audited: dict[tuple[str, str], set[str]] = {}
 
     def present(self, schema: str, record: dict[str, Any], subject_type: str, subject_id: str) -> dict[str, Any]:
         """``record`` (shaped like standard schema ``schema``, full name) as this caller may see it."""
@@ -67,16 +68,28 @@ class PiiViewer:
         return value
 
     def _audit(self, subject_type: str, subject_id: str, fields: list[str]) -> None:
-        db = self.request.app.state.db
+        self._audited.setdefault((subject_type, subject_id), set()).update(fields)
+
+    def flush(self) -> None:
+        """Write the audit rows collected while the route ran (one transaction; nothing if none)."""
+        if not self._audited:
+            return
         route = getattr(self.request.scope.get("route"), "path", None) or self.request.url.path
-        with db.engine.begin() as conn:
-            conn.execute(insert(PiiAccess).values(
-                at=datetime.now(UTC), client_id=self.principal.client_id, route=route,
-                subject_type=subject_type, subject_id=subject_id, fields=",".join(fields)))
+        now = datetime.now(UTC)
+        rows = [{"at": now, "client_id": self.principal.client_id, "route": route, "subject_type": subject_type,
+                 "subject_id": subject_id, "fields": ",".join(sorted(fields))}
+                for (subject_type, subject_id), fields in self._audited.items()]
+        with self.request.app.state.db.engine.begin() as conn:
+            conn.execute(insert(PiiAccess), rows)
+        self._audited.clear()
 
 
-def get_pii_viewer(request: Request, principal: OptionalPrincipal) -> PiiViewer:
-    return PiiViewer(request, principal)
+def get_pii_viewer(request: Request, principal: OptionalPrincipal) -> Iterator[PiiViewer]:
+    viewer = PiiViewer(request, principal)
+    yield viewer
+    viewer.flush()
 
 
-PiiViewerDep = Annotated[PiiViewer, Depends(get_pii_viewer)]
+# scope="function": the audit is written as soon as the route returns, before the response is sent,
+# so it exists by the time the caller sees the data.
+PiiViewerDep = Annotated[PiiViewer, Depends(get_pii_viewer, scope="function")]

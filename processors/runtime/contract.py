@@ -28,6 +28,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from topics.catalog import get as get_topic
+
 
 @dataclass(frozen=True, slots=True)
 class InRecord:
@@ -80,10 +82,8 @@ class Context:
 
     def emit(self, topic: str, value: dict[str, Any], key: str | None = None) -> None:
         """Queue ``value`` for ``topic`` (a catalog topic); key defaults to the catalog key field."""
-        from topics.catalog import get
-
         if key is None:
-            key = _dotted(value, get(topic).key_field)
+            key = _dotted(value, get_topic(topic).key_field)
         self.emitted.append(Emitted(topic, str(key), value))
 
     def count(self, name: str, n: int = 1) -> None:

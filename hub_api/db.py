@@ -61,6 +61,7 @@ def create_schema(engine: Engine) -> None:
     import processors.runtime.models  # noqa: F401
 
     Base.metadata.create_all(engine)
+    processors.runtime.models.upgrade_outbox(engine)
 
 
 class Database:

@@ -34,6 +34,7 @@ from processors.runtime.clock import Clock, SystemClock
 from processors.runtime.contract import InRecord, Processor
 from processors.runtime.metrics import ProcessorMetrics
 from processors.runtime.outbox import OutboxRelay
+from processors.runtime.outbox_scan import TopicScanner
 from schemas import loader
 from topics.catalog import dead_letter_topic
 from topics.catalog import get as get_topic
@@ -60,7 +61,7 @@ class ProcessorHost:
         self.producer = producer or make_producer(settings)
         self.metrics = ProcessorMetrics(new_registry())
         self.appliers = {name: BatchApplier(db.engine, p, self.clock) for name, p in processors.items()}
-        self.relay = OutboxRelay(db.engine, self.producer, self.registry)
+        self.relay = OutboxRelay(db.engine, self.producer, self.registry, scanner=TopicScanner(settings))
         self._decoders = {
             topic: AvroDeserializer(self.registry, loader.schema_json(get_topic(topic).value_schema))
             for p in processors.values() for topic in p.topics
@@ -150,10 +151,12 @@ class ProcessorHost:
             ok, database = False, f"error: {type(exc).__name__}"
         return ok, {"status": "ok" if ok else "degraded", "database": database,
                     "processors": sorted(self.processors), "uptime_s": round(time.time() - self.started, 1),
-                    "outbox_sent": self.relay.sent, "last_error": self.last_error}
+                    "outbox_sent": self.relay.sent, "outbox_recovered": self.relay.recovered,
+                    "outbox_resent": self.relay.resent, "relay_lock": self.relay.lock.held, "last_error": self.last_error}
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.relay.close()
         self.producer.close()
         self.registry.close()
 

@@ -96,9 +96,14 @@ class HubSettings(BaseSettings):
         "330000", pattern=r"^[0-9A-Za-z_-]{2,32}$",
         description="This hub's id in the federation of provincial hubs (GB/T 2260 province code, e.g. 330000).",
     )
+    federation_algorithm: Literal["ed25519", "sm2-sm3"] = Field(
+        "ed25519",
+        description="Signature algorithm of this hub's federation key; peers register the matching public key (`hub federation key`).",
+    )
     federation_key_path: Path | None = Field(
         None,
-        description="PEM file of this hub's Ed25519 federation key (unset: <var_dir>/keys/federation-ed25519.pem, created 0600 on first use).",
+        description="This hub's federation private key: Ed25519 PKCS#8 PEM, or for sm2-sm3 the 64 hex digits of the SM2 key "
+                    "(unset: <var_dir>/keys/federation-ed25519.pem or federation-sm2.key, created 0600 on first use).",
     )
     federation_dispatcher: bool = Field(
         True, description="Run the federation outbound dispatcher (retries unacknowledged messages) in the API process."

@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("hub_id", nargs="?")
     p.add_argument("--name")
     p.add_argument("--url", help="add: the peer hub's API base URL")
-    p.add_argument("--public-key", help="add: the peer's public key (base64)")
-    p.add_argument("--algorithm", default="ed25519")
+    p.add_argument("--public-key", help="add: the peer's public key (ed25519: base64; sm2-sm3: hex of 04||X||Y)")
+    p.add_argument("--algorithm", default="ed25519", help="add: the peer's signature algorithm: ed25519 or sm2-sm3")
 
 
 def run(args, settings) -> int:
@@ -32,7 +32,11 @@ def run(args, settings) -> int:
     from hub_api.federation.signing import AlgorithmError, hub_signer
 
     if args.action == "key":
-        signer = hub_signer(settings)
+        try:
+            signer = hub_signer(settings)
+        except AlgorithmError as exc:  # e.g. HUB_FEDERATION_KEY_PATH holds a key of another algorithm
+            print(f"hub: {exc}", file=sys.stderr)
+            return 2
         print(json.dumps({"hub_id": settings.federation_hub_id, "algorithm": signer.algorithm,
                           "public_key": signer.public_text()}))
         return 0

@@ -21,8 +21,9 @@ class PeerSpec(BaseModel):
     name: str = Field(..., min_length=1, max_length=200, description="Display name, e.g. 江蘇省 Jiangsu hub.")
     base_url: str = Field(..., pattern=r"^https?://\S+$", max_length=500,
                           description="Base URL of the peer's hub API; messages go to <base_url>/federation/messages.")
-    algorithm: str = Field("ed25519", description="Signature algorithm of the peer's key.")
-    public_key: str = Field(..., min_length=1, description="The peer's public key (ed25519: base64 of the raw 32 bytes).")
+    algorithm: str = Field("ed25519", description="Signature algorithm of the peer's key: ed25519 or sm2-sm3.")
+    public_key: str = Field(..., min_length=1, description="The peer's public key (ed25519: base64 of the raw 32 bytes; "
+                                                           "sm2-sm3: hex of the uncompressed point 04||X||Y, 130 digits).")
     status: Literal["active", "suspended", "revoked"] = Field(
         "active", description="Only active peers may send or receive; revoked is final in intent, not enforced.")
 

@@ -2,11 +2,13 @@
 
 Both point at the session broker (federation itself does not use Kafka). A joint task
 round-trips ZJ -> JS -> ZJ; forged, replayed, expired and revoked-peer requests are refused
-and audited; ``hub federation verify`` passes, then finds one edited log row.
+and audited; ``hub federation verify`` passes, then finds one edited log row. Two more hubs
+configured with ``HUB_FEDERATION_ALGORITHM=sm2-sm3`` exchange a message and its ack.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -218,3 +220,34 @@ def test_forged_replayed_expired_and_revoked_requests_are_refused_and_audited(hu
     engine.dispose()
     broken = js.cli("verify")
     assert broken.returncode == 1 and "BROKEN at entry 3" in broken.stdout, broken.stdout
+
+
+def test_two_sm2_hubs_exchange_a_signed_message_and_ack(tmp_path, kafka_bootstrap, monkeypatch):
+    # HubProcess copies os.environ into each hub's environment: both hubs (and the CLI) sign with SM2.
+    monkeypatch.setenv("HUB_FEDERATION_ALGORITHM", "sm2-sm3")
+    zj, js = HubProcess(tmp_path / "zj", "330000", kafka_bootstrap), HubProcess(tmp_path / "js", "320000", kafka_bootstrap)
+    try:
+        zj.wait_ready()
+        js.wait_ready()
+        for me, other in ((zj, js), (js, zj)):
+            key = httpx.get(f"{other.url}/federation/key").json()
+            assert key["algorithm"] == "sm2-sm3" and len(key["public_key"]) == 130, key
+            me.put_peer(other.hub_id, name=other.hub_id, base_url=other.url, algorithm="sm2-sm3",
+                        public_key=key["public_key"])
+        cli = zj.cli("key")
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout) == httpx.get(f"{zj.url}/federation/key").json()
+        assert (tmp_path / "zj" / "var" / "keys" / "federation-sm2.key").exists()
+
+        assignment = {"task_id": "JT-SM2", "lead": "330000", "participants": ["320000"]}
+        assert zj.send("320000", "assignment", assignment, "JT-SM2/assignment").status_code == 202
+        out = wait_for(lambda: (lambda m: m if m and m[0]["state"] == "acknowledged" else None)(
+            zj.get("/federation/messages", direction="out")), what="ZJ's assignment acknowledged")
+        ack = out[0]["ack"]
+        assert ack["ack"]["algorithm"] == "sm2-sm3" and ack["ack"]["sender"] == "320000"
+        assert js.get("/federation/messages", direction="in")[0]["payload"] == assignment
+        for hub in (zj, js):
+            assert hub.get("/federation/log/verify")["ok"] is True
+    finally:
+        zj.stop()
+        js.stop()

@@ -38,6 +38,7 @@ from hub_api.registry.routes import install_error_handlers as install_registry_e
 from hub_api.registry.routes import validation_error_response as registry_validation_response
 from hub_api.registry.standard import register_standard
 from hub_api.risk.routes import router as risk_router
+from hub_api.risk.webhooks import router as risk_webhooks_router
 from hub_api.sampling.routes import router as sampling_router
 from hub_api.tasks.routes import router as tasks_router
 from hub_api.triage.routes import router as triage_router
@@ -123,6 +124,7 @@ def create_app(settings: HubSettings | None = None, db: Database | None = None) 
     app.include_router(federation_router)
     app.include_router(tasks_router)
     app.include_router(risk_router)
+    app.include_router(risk_webhooks_router)
     app.include_router(triage_router)
     app.include_router(build_push_router())
     app.include_router(

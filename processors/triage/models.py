@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Index, String, Text
+from sqlalchemy import Date, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub_api.db import Base
@@ -67,3 +67,18 @@ class TriageLead(Base):
     feedback_base: Mapped[str] = mapped_column(Text, doc="JSON: original record minus envelope and pii fields")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RepeatedComplaintClue(Base):
+    """One clue raised by the repeated-complaints rule (:mod:`processors.triage.repeated`)."""
+
+    __tablename__ = "triage_repeated_clues"
+    __table_args__ = (Index("ix_triage_repeated_entity", "entity_ref", "last_received_at"),)
+
+    alert_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    entity_ref: Mapped[str] = mapped_column(String(64), doc="entity id or USCC as the complaints named it")
+    complaints: Mapped[int] = mapped_column(Integer)
+    lead_ids: Mapped[str] = mapped_column(Text, doc="JSON list of the leads counted")
+    last_received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), doc="received time of the "
+                                                                                   "complaint that raised it")
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -14,7 +14,9 @@ handling reports (``source_system`` ``hub.triage``) are counted and skipped. Per
 4. form ``lead`` emits a ``penalty.case.events`` record, stage ``case_source``, case id = lead
    id, ``origin_ref`` = ticket id, so the ``cases`` tracker starts its filing clock; form
    ``joint_task`` emits a ``task.joint`` record naming every department; form
-   ``inspection_task`` is recorded only (the department reads it from ``GET /triage/leads``).
+   ``inspection_task`` is recorded only (the department reads it from ``GET /triage/leads``);
+5. a complaint naming an entity may raise a "repeated complaints" risk clue on ``risk.alerts``
+   (:mod:`processors.triage.repeated`).
 
 Bad input (no ticket id, no region) is counted as ``invalid`` and skipped, never raised.
 """
@@ -35,6 +37,7 @@ from processors.runtime.contract import Context, InRecord
 from processors.triage.engine import TOPIC_SOURCE, explain, subject_of
 from processors.triage.models import TriageDecision, TriageLead
 from processors.triage.pseudonym import complainant_ref, hub_secret, redact
+from processors.triage.repeated import RepeatRule, load_rule, raise_repeated
 from processors.triage.rules import RuleSet, load_rules
 from schemas import loader
 
@@ -92,8 +95,9 @@ class TriageProcessor:
     timers = ()
 
     def __init__(self, rules: RuleSet | None = None, calendar: Calendar | None = None,
-                 secret: bytes | None = None) -> None:
+                 secret: bytes | None = None, repeat: RepeatRule | None = None) -> None:
         self.rules = rules or load_rules()
+        self.repeat = repeat or load_rule()
         self.calendar = calendar or default_calendar()
         self._secret = secret
         self._pii = {t: pii_fields(t) for t in self.topics}
@@ -126,6 +130,7 @@ class TriageProcessor:
         if decisions:
             conn.execute(insert(DECISIONS), decisions)
             conn.execute(insert(LEADS), leads)
+            raise_repeated(conn, ctx, self.repeat, leads)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod

@@ -74,3 +74,22 @@ def test_complaint_to_case_source_and_reply(database_url, tmp_path):
         # the processor sees its own reply on complaint.tickets and skips it
         hub.wait_for(lambda: "own_feedback" in hub.metrics(), what="own reply skipped")
         assert hub.scalar("select count(*) from triage_decisions") == 2
+
+
+def test_repeated_complaints_about_an_entity_become_a_dispatched_risk_clue(database_url, tmp_path):
+    with ProcessorHub(database_url, tmp_path, processors="triage,risk") as hub:
+        tickets = []
+        for i in range(4):
+            c = complaint(f"RC-T{i}", "该店多次销售过期食品", "0101")
+            c["target_entity_id"] = "E-RC-1" if i < 3 else "E-RC-2"
+            tickets.append(c)
+        hub.produce("complaint.tickets", tickets)
+        hub.start_processor()
+        hub.wait_for(lambda: hub.scalar("select count(*) from risk_dispatches") >= 1, what="a dispatched clue")
+        hub.wait_for(lambda: hub.scalar("select count(*) from outbox") == 0, what="outbox drained")
+        clues = hub.rows("select alert_id, state from risk_clues")
+        assert len(clues) == 1 and clues[0][0].startswith("RC-")
+        dispatches = hub.rows("select department_code, matched_rule from risk_dispatches")
+        # no item links for this entity: routed by the category's domain (market regulation), county level
+        assert dispatches == [("330106SCJ", "category_domain")]
+        assert hub.scalar("select entity_ref from triage_repeated_clues") == "E-RC-1"

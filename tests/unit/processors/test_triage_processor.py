@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from fastavro import parse_schema, schemaless_reader
@@ -21,6 +21,7 @@ from processors.runtime.outbox import encode_body
 from processors.triage.models import TriageLead
 from processors.triage.processor import TriageProcessor
 from processors.triage.pseudonym import complainant_ref
+from processors.triage.repeated import RepeatRule
 from schemas import loader
 from tests.records import envelope, minimal
 
@@ -154,3 +155,57 @@ def test_handling_feedback_has_no_complainant_data(hub):
     assert gfb.topic == "grassroots.events" and gfb.value["status"]["code"] == "50"
     assert gfb.value["reporter_name"] is None and gfb.value["reporter_phone"] is None
     assert encode_body(fb.topic, fb.value) and encode_body(gfb.topic, gfb.value)  # both fit the schemas
+
+
+# -- the repeated-complaints rule ------------------------------------------------------------
+
+ALERT = "gov.zj.supervision.risk.RiskAlert"
+
+
+def alerts(db) -> list[dict]:
+    schema = parse_schema(json.loads(loader.schema_json(ALERT)))
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("select body from outbox where topic = 'risk.alerts' order by id")).all()
+    return [schemaless_reader(io.BytesIO(r.body), schema) for r in rows]
+
+
+def about(tid: str, entity: str, days_after: float) -> InRecord:
+    r = ticket(tid, "这家店卖假货", target_entity_id=entity)
+    r.value["received_time"] = RECEIVED + timedelta(days=days_after)
+    return r
+
+
+def test_three_complaints_about_one_entity_in_30_days_raise_one_risk_clue(hub):
+    db, applier = hub
+    with db.engine.begin() as conn:
+        conn.execute(insert(Entity.__table__).values(entity_id="E-9", uscc="91330106MA2B3C4D5E", kind="enterprise",
+                                                     name="某某商贸有限公司", region_code="330106", sources="s",
+                                                     field_sources="{}", revision=1, updated_at=RECEIVED))
+    applier.handle([about("R-1", "E-9", 0), about("R-2", "E-9", 10), about("X-1", "E-7", 1)])
+    assert alerts(db) == []
+    applier.handle([about("R-3", "E-9", 29)])
+    [clue] = alerts(db)
+    assert (clue["risk_system"], clue["category"]["code"], clue["risk_level"]) == ("hub.triage", "RC01", "medium")
+    assert (clue["entity_id"], clue["entity_name"], clue["region_code"]) == ("E-9", "某某商贸有限公司", "330106")
+    assert clue["responsible_departments"] == [] and clue["score"] == 3.0
+    by_id = leads(db)
+    assert [by_id[t].lead_id in clue["description"] for t in ("R-1", "R-2", "R-3")] == [True] * 3
+    assert NAME not in json.dumps(clue, default=str) and PHONE not in json.dumps(clue, default=str)
+    # a fourth inside the window, and a replay of the third, raise nothing more
+    applier.handle([about("R-4", "E-9", 31), about("R-3", "E-9", 29)])
+    assert len(alerts(db)) == 1
+    # a complaint 30+ days after the clue's, with 3 in its own window, raises the next one
+    applier.handle([about("R-5", "E-9", 40), about("R-6", "E-9", 58)])
+    assert len(alerts(db)) == 1, "R-4, R-5, R-6 are 3 in 30 days, but R-6 came 29 days after the first clue's complaint"
+    applier.handle([about("R-7", "E-9", 60)])
+    assert len(alerts(db)) == 2
+
+
+def test_complaints_spread_wider_than_the_window_raise_nothing_and_the_rule_can_be_off(hub, sqlite_url):
+    db, applier = hub
+    applier.handle([about("S-1", "E-5", 0), about("S-2", "E-5", 20), about("S-3", "E-5", 41)])
+    assert alerts(db) == []
+    off = BatchApplier(db.engine, TriageProcessor(secret=SECRET, repeat=RepeatRule(threshold=0)),
+                       FixedClock(datetime.combine(date(2025, 9, 27), time(9), TZ)))
+    off.handle([about("S-4", "E-5", 42), about("S-5", "E-5", 43)])
+    assert alerts(db) == []

@@ -1,5 +1,8 @@
 """``/tasks``: joint supervision tasks (联合监管任务); every route needs the ``tasks:write`` scope.
 
+A client registered for a department initiates tasks only as that department and acts only on
+that department's assignments (403 ``wrong_department``); clients without one are not restricted.
+
 Writes run in one transaction (under the federation log's append lock, since a task with
 other provinces queues federation messages in it) that holds the task change, its
 history, its outbox records (``task.joint``, ``task.assignments``, ``task.status``) and
@@ -49,7 +52,7 @@ def _now(request: Request) -> datetime:
 
 
 def _fail(status: int, reason: str, message: str) -> HTTPException:
-    error = {404: "not_found", 409: "conflict", 422: "validation_error"}.get(status, "error")
+    error = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "validation_error"}.get(status, "error")
     return HTTPException(status, detail={"error": error, "reason": reason, "message": message})
 
 
@@ -78,6 +81,9 @@ def _write(request: Request, fn):
 @router.post("", status_code=201, summary="Create a joint task and fan it out to its participants")
 def create_task(body: TaskCreate, request: Request, principal: Writer) -> dict:
     own = request.app.state.settings.federation_hub_id
+    if principal.department_code and body.initiator.department_code != principal.department_code:
+        raise _fail(403, "wrong_department", f"this client acts for {principal.department_code}; it cannot "
+                    f"initiate a task as {body.initiator.department_code}")
 
     def fn(conn, ctx):
         task, created = service.create(conn, ctx, body, actor=principal.client_id, own_province=own)
@@ -127,7 +133,8 @@ def get_task(task_id: str, request: Request, _: Writer, events: bool = False) ->
 def _action(action: str):
     def handler(task_id: str, assignment_id: str, body, request: Request, principal: Writer) -> dict:
         def fn(conn, ctx):
-            task, a, version = service.act(conn, ctx, task_id, assignment_id, action, body, actor=principal.client_id)
+            task, a, version = service.act(conn, ctx, task_id, assignment_id, action, body, actor=principal.client_id,
+                                           department=principal.department_code)
             federation.report_back(conn, ctx, task, action, a, version)
             return service.view(conn, task_id, ctx.now)
         return _write(request, fn)

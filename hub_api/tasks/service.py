@@ -300,8 +300,13 @@ def visits(conn: sa.Connection, day: date, department: str | None = None) -> lis
 
 # --- participant actions ---------------------------------------------------------------
 def act(conn: sa.Connection, ctx: Context, task_id: str, assignment_id: str, action: str, body, *,
-        actor: str) -> tuple[dict, dict, int]:
-    """Apply accept / decline / progress / result to a local assignment; returns (task, assignment, event id)."""
+        actor: str, department: str | None = None) -> tuple[dict, dict, int]:
+    """Apply accept / decline / progress / result to a local assignment; returns (task, assignment, event id).
+
+    ``department`` is the acting client's department, if it is registered for one: it may act only
+    on that department's assignments (403 ``wrong_department``). Clients without a department
+    (the hub's operators, a department system acting for several) are not restricted.
+    """
     task = get_task(conn, task_id)
     a = conn.execute(sa.select(task_assignments).where(task_assignments.c.assignment_id == assignment_id,
                                                        task_assignments.c.task_id == task_id)).mappings().first()
@@ -310,6 +315,9 @@ def act(conn: sa.Connection, ctx: Context, task_id: str, assignment_id: str, act
     a = dict(a)
     if a["kind"] != "local":
         raise TaskError(409, "peer_assignment", "a province's assignment changes only through that province's hub")
+    if department and a["department_code"] != department:
+        raise TaskError(403, "wrong_department", f"this assignment belongs to {a['department_code']}; "
+                        f"this client acts for {department}")
     if a["status"] not in ALLOWED[action]:
         raise TaskError(409, "invalid_transition", f"cannot {action} an assignment that is {a['status']}")
     values: dict[str, Any] = {"updated_at": ctx.now}

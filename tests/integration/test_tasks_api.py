@@ -80,3 +80,28 @@ def test_a_joint_task_is_fanned_out_acted_on_and_merged_into_visits(hub):
         by_topic = dict(conn.execute(sa.select(OutboxRow.topic, sa.func.count()).group_by(OutboxRow.topic)).all())
     # 1 task, 2 assignments; status: created + 2 accepts + 2 results + task completed.
     assert by_topic == {"task.joint": 1, "task.assignments": 2, "task.status": 6}
+
+
+def test_a_department_client_acts_only_for_its_own_department(hub):
+    url = f"{hub.url}/tasks"
+    auth = AuthService(hub.db, hub.settings)
+    city = auth.create_client("hz-scj", "service", ["tasks:write"], department_code="330100SCJ")
+    scj = auth.create_client("xh-scj", "service", ["tasks:write"], department_code="330106SCJ")
+    body = {"title": "联合检查",
+            "initiator": {"department_code": "330100SCJ", "department_name": "杭州市市场监督管理局", "region_code": "330100"},
+            "participants": [{"region_code": "330106"}], "catalog_codes": [FOOD, ENV],
+            "target_entity_ids": [make_uscc("330106", "45678901")], "visit_date": "2030-05-06",
+            "due_date": "2030-05-10"}
+    as_other = httpx.post(url, json=body, auth=scj)
+    assert (as_other.status_code, as_other.json()["reason"]) == (403, "wrong_department")
+    created = httpx.post(url, json=body, auth=city)
+    assert created.status_code == 201, created.text
+    tid = created.json()["task_id"]
+    # the market bureau may not accept the environment bureau's assignment, only its own
+    theirs = httpx.post(f"{url}/{tid}/assignments/{tid}.330106STJ/accept", json={}, auth=scj)
+    assert (theirs.status_code, theirs.json()["reason"]) == (403, "wrong_department")
+    assert httpx.post(f"{url}/{tid}/assignments/{tid}.330106SCJ/accept", json={}, auth=scj).status_code == 200
+    # a client without a department (the hub's operators) is not restricted
+    assert httpx.post(f"{url}/{tid}/assignments/{tid}.330106STJ/accept", json={}, auth=hub.writer).status_code == 200
+    statuses = {a["department"]["code"]: a["status"] for a in httpx.get(f"{url}/{tid}", auth=city).json()["assignments"]}
+    assert statuses == {"330106SCJ": "accepted", "330106STJ": "accepted"}

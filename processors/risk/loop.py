@@ -7,7 +7,9 @@ function writes with SQLAlchemy Core on the caller's connection and never commit
 
 Dispatch states: ``pushed -> received -> handling -> fed_back`` (a later step implies the
 earlier ones), ``returned`` (退回, then re-routed) and ``closed``. A clue is ``closed`` once
-every dispatch not returned is fed back or closed, ``unrouted`` when no department is left.
+every dispatch not returned is fed back or closed, ``unrouted`` when no department is left,
+``withdrawn`` (final) when its risk system withdrew it: open dispatches are then closed and each
+department gets a ``risk.dispatches`` record with envelope operation ``d``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,53 @@ def open_clue(conn: Connection, ctx: Context, clue: dict, cfg: LoopConfig, *, or
     return "created"
 
 
+def withdraw_clue(conn: Connection, ctx: Context, clue: dict, *, event_time: datetime | None) -> str:
+    """The risk system withdrew ``clue`` (operation ``d``); returns withdrawn / already / stale.
+
+    Open dispatches (pushed, received, handling) are closed, their overdue alerts closed, and
+    each department is told on ``risk.dispatches`` (same dispatch id, operation ``d``). Fed-back
+    and returned dispatches keep their state. A withdrawal that arrives before its clue stores
+    the clue as withdrawn, so the late clue is never pushed.
+    """
+    alert_id = clue["alert_id"]
+    row = conn.execute(select(CLUES).where(CLUES.c.alert_id == alert_id)).first()
+    if row is not None and row.state == "withdrawn":
+        return "already"
+    if row is not None and event_time is not None and row.event_time is not None \
+            and utc(event_time) < utc(row.event_time):
+        return "stale"
+    if row is None:
+        category = clue.get("category") or {}
+        conn.execute(insert(CLUES).values(
+            alert_id=alert_id, origin="risk_system", risk_system=clue.get("risk_system"),
+            category_code=category.get("code"), category_name=category.get("name"), risk_level=clue["risk_level"],
+            title=(clue.get("title") or "")[:500], entity_id=clue.get("entity_id"),
+            catalog_code=clue.get("catalog_code"), region_code=clue["region_code"],
+            detected_at=utc(_from_ms(clue.get("detected_time"))) or ctx.now, event_time=utc(event_time),
+            state="withdrawn", candidates="[]", created_at=ctx.now, updated_at=ctx.now, closed_at=ctx.now))
+    else:
+        conn.execute(update(CLUES).where(CLUES.c.alert_id == alert_id).values(
+            state="withdrawn", event_time=utc(event_time) or row.event_time, updated_at=ctx.now, closed_at=ctx.now))
+    open_dispatches = conn.execute(select(DISPATCHES).where(
+        DISPATCHES.c.alert_id == alert_id, DISPATCHES.c.state.in_(("pushed", "received", "handling")))).all()
+    record_event(conn, f"{alert_id}:withdrawn", alert_id, "withdrawn", ctx.now, actor="source",
+                 detail={"open_dispatches": len(open_dispatches)})
+    for d in open_dispatches:
+        conn.execute(update(DISPATCHES).where(DISPATCHES.c.dispatch_id == d.dispatch_id)
+                     .values(state="closed", closed_at=ctx.now, updated_at=ctx.now))
+        _close_alerts(conn, ctx, d.dispatch_id, "fed_back")
+        env = envelope(d.dispatch_id, "withdrawn", ctx.now, d.region_code, d.department_code)
+        env["operation"] = "d"
+        ctx.emit("risk.dispatches", {
+            "envelope": env, "alert_id": alert_id, "dispatch_id": d.dispatch_id,
+            "department": {"code": d.department_code, "name": d.department_name, "code_system": None},
+            "region_code": d.region_code, "dispatched_time": ms(d.dispatched_at), "due_time": None,
+            "matched_rule": d.matched_rule, "escalation_level": 0,
+            "note": "withdrawn by the risk system (风险线索已撤回): no further action"})
+    ctx.count("clue_withdrawn")
+    return "withdrawn"
+
+
 def push(conn: Connection, ctx: Context, alert_id: str, risk_level: str, target: Target, cfg: LoopConfig, *,
          role: str = "responsible", note: str | None = None, escalation_level: int = 0) -> bool:
     """Push ``alert_id`` to ``target`` once (False if that department already has it in that role)."""
@@ -128,6 +177,8 @@ def push(conn: Connection, ctx: Context, alert_id: str, risk_level: str, target:
 def refresh_clue(conn: Connection, ctx: Context, alert_id: str) -> str:
     """Recompute the clue's state from its responsible dispatches; records ``closed`` once."""
     clue = conn.execute(select(CLUES.c.state).where(CLUES.c.alert_id == alert_id)).first()
+    if clue.state == "withdrawn":
+        return clue.state  # final: steps on already fed-back dispatches do not reopen it
     states = [s for s in conn.execute(select(DISPATCHES.c.state).where(
         DISPATCHES.c.alert_id == alert_id, DISPATCHES.c.role == "responsible")).scalars() if s != "returned"]
     if not states:

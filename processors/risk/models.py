@@ -36,7 +36,7 @@ class RiskClue(Base):
     detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     event_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), doc="newest source event applied")
     state: Mapped[str] = mapped_column(String(16), index=True,
-                                       doc="pushed / received / handling / closed / unrouted")
+                                       doc="pushed / received / handling / closed / unrouted / withdrawn")
     candidates: Mapped[str] = mapped_column(Text, doc="JSON list of {code, name, region_code, rule} for re-routing")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

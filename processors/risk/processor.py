@@ -1,6 +1,7 @@
 """The ``risk`` processor: clues in, dispatches out, departments' steps applied, deadlines escalated.
 
-Inputs: ``risk.alerts`` (clues from the industry risk systems), ``supervision.alerts`` of
+Inputs: ``risk.alerts`` (clues from the industry risk systems; operation ``d`` withdraws one),
+``supervision.alerts`` of
 kind ``clock_overdue`` (hub-own clues: the case's department must explain the overdue
 statutory clock; other kinds, including this loop's own overdue alerts, are ignored) and
 ``risk.feedback`` (departments' steps sent on the topic; steps the API already applied are
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from processors.risk.config import load_config
 from processors.risk.escalation import escalate
-from processors.risk.loop import StepError, apply_step, open_clue, record_event, utc
+from processors.risk.loop import StepError, apply_step, open_clue, record_event, utc, withdraw_clue
 from processors.risk.loop import _from_ms as from_ms
 from processors.runtime.contract import Context, InRecord, Timer
 
@@ -54,8 +55,11 @@ class RiskProcessor:
 
     def _clue(self, conn: Connection, record: InRecord, ctx: Context) -> None:
         clue = record.value
-        outcome = open_clue(conn, ctx, clue, self.cfg, origin="risk_system",
-                            event_time=from_ms(record.envelope.get("event_time")))
+        event_time = from_ms(record.envelope.get("event_time"))
+        if record.envelope.get("operation") == "d":
+            outcome = withdraw_clue(conn, ctx, clue, event_time=event_time)
+        else:
+            outcome = open_clue(conn, ctx, clue, self.cfg, origin="risk_system", event_time=event_time)
         if outcome == "stale":
             ctx.stale(record)
 

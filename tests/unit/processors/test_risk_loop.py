@@ -248,3 +248,44 @@ def test_overdue_statutory_clock_becomes_a_hub_clue(hub):
     assert q(db, "select alert_id, origin, risk_level from risk_clues") == [
         ("sa:C-1:decide:clock_overdue", "supervision_alert", "high")]
     assert dispatches(db, "sa:C-1:decide:clock_overdue") == [("330106SCJ", "responsible", "pushed", "explicit")]
+
+
+def withdrawal(feed: Feed, alert_id: str, version: int = 2, **kw) -> InRecord:
+    r = feed.clue(alert_id, version=version, **kw)
+    r.value["envelope"]["operation"] = "d"
+    return r
+
+
+def test_a_withdrawn_clue_closes_its_open_dispatches_and_tells_each_department(hub):
+    db, app = hub
+    feed = Feed()
+    depts = (("330106SCJ", "市监"), ("330106WJW", "卫健"), ("330106STHJ", "生态"))
+    app.handle([feed.clue("W1", depts=depts)])
+    # one department already fed back, one received, one untouched
+    for dept, step in (("330106SCJ", "handled"), ("330106WJW", "received")):
+        app.handle([feed.feedback("W1", f"W1:{dept}", dept, step, local("2025-06-10", 11))])
+    r = app.handle([withdrawal(feed, "W1", depts=depts)])
+    assert not r.rejected and r.emitted == 2
+    assert q(db, "select dispatch_id, state from risk_dispatches order by dispatch_id") == [
+        ("W1:330106SCJ", "fed_back"), ("W1:330106STHJ", "closed"), ("W1:330106WJW", "closed")]
+    assert q(db, "select state from risk_clues") == [("withdrawn",)]
+    with db.engine.connect() as conn:
+        bodies = conn.execute(text("select key from outbox where topic = 'risk.dispatches' order by id")).all()
+    assert len(bodies) == 3 + 2  # the three pushes, then two withdrawals
+    # a late step changes nothing (closed is past fed_back); a second withdrawal is a no-op
+    r = app.handle([feed.feedback("W1", "W1:330106WJW", "330106WJW", "handled", local("2025-06-10", 12)),
+                    withdrawal(feed, "W1", version=3, depts=depts)])
+    assert r.emitted == 0
+    assert q(db, "select state from risk_dispatches where dispatch_id = 'W1:330106WJW'") == [("closed",)]
+    assert q(db, "select state from risk_clues") == [("withdrawn",)]
+    assert q(db, "select count(*) from risk_events where kind = 'withdrawn'") == [(1,)]
+
+
+def test_a_withdrawal_before_its_clue_means_the_clue_is_never_pushed(hub):
+    db, app = hub
+    feed = Feed()
+    depts = (("330106SCJ", "市监"),)
+    app.handle([withdrawal(feed, "W2", version=2, depts=depts)])
+    app.handle([feed.clue("W2", version=1, depts=depts)])
+    assert q(db, "select count(*) from risk_dispatches") == [(0,)]
+    assert q(db, "select state from risk_clues") == [("withdrawn",)]

@@ -89,7 +89,10 @@ class OutboxRelay:
         self.lock = lock or RelayLock(engine)
         self._headers: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        self._token: str | None = None
+        # (token, inflight_max_id) as last read or written: only the lock holder writes the row,
+        # so the copy stays true while this relay holds the lock (re-read after acquiring it).
+        self._cached: tuple[str, int] | None = None
+        self._cached_generation = -1
         self.sent = 0
         self.recovered = 0  # in-doubt rows found already on the broker (not sent again)
         self.resent = 0  # in-doubt rows not found, sent again
@@ -131,11 +134,12 @@ class OutboxRelay:
         with self._lock:
             if not self.lock.acquire():
                 return 0
+            if self.lock.generation != self._cached_generation:
+                self._cached, self._cached_generation = None, self.lock.generation
             rows = self._select()
             if not rows:
                 return 0
-            token, inflight_max = self._state()
-            self._token = token
+            token, inflight_max = self._cached or self._state()
             if rows[0].id <= inflight_max and self.scanner is not None:
                 self._settle(token, inflight_max)
                 rows = self._select()
@@ -144,6 +148,7 @@ class OutboxRelay:
             with self.engine.begin() as conn:
                 conn.execute(update(OutboxRelayState).where(OutboxRelayState.name == STATE)
                              .values(inflight_max_id=rows[-1].id))
+            self._cached = (token, rows[-1].id)
             acked: list[tuple[int, Delivery]] = []
             failed: list[Exception] = []
 

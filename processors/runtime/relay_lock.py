@@ -35,6 +35,7 @@ class RelayLock:
         self._conn = None
         self._fd: int | None = None
         self.held = False
+        self.generation = 0  # bumped on every fresh acquisition: cached state from before is void
 
     def acquire(self) -> bool:
         if self.engine.dialect.name == "postgresql":
@@ -53,6 +54,7 @@ class RelayLock:
             conn.commit()
             if got:
                 self._conn, self.held = conn, True
+                self.generation += 1
                 log.info("outbox relay lock acquired")
             else:
                 conn.close()
@@ -82,6 +84,7 @@ class RelayLock:
             os.close(fd)
             return False
         self._fd, self.held = fd, True
+        self.generation += 1
         return True
 
     def release(self) -> None:

@@ -1,5 +1,9 @@
 """``hub dlq list|show|replay``: inspect dead-letter topics and replay them after a fix.
 
+This module reads dead letters, keeps the replay state and replays *source* connectors' dead
+letters; a *sink* connector's are re-delivered by :mod:`connectors.dlq_sink_replay`, which
+shares the reading, the state and the report kept here.
+
 Dead letters are read by consuming ``dlq.<connector>`` from the beginning with a group-less
 consumer (assigned partitions, nothing committed), until no new record arrived for
 ``idle`` seconds -- Tansu's end offsets are too low to stop on.
@@ -30,9 +34,9 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.runtime.batch import DeliveryTracker
 from connectors.runtime.contract import Mapper, RawRecord, SourceTask
@@ -43,6 +47,12 @@ from ops.settings import HubSettings
 from topics.catalog import dead_letter_topic
 from topics.serde import SchemaSource
 from topics.transport import Producer
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from connectors.config import ConnectorConfig
+    from connectors.runtime.plugin import Plugin, SinkTask, SourceParts
 
 PREFIX = "dlq."
 REPLAYED_FROM = "hub.replayed_from"
@@ -261,10 +271,26 @@ class ReplaySource:
     """Catalog topic -> topic actually produced to (as the connector's runner has it)."""
 
 
-def source_from_store(settings: HubSettings, connector: str) -> ReplaySource:
-    """Build ``connector``'s mapper from its registered config (``connectors.store``) and plugin."""
+@dataclass(frozen=True)
+class Registered:
+    """A registered connector: its stored config, its plugin and the validated plugin config."""
+
+    config: ConnectorConfig
+    plugin: Plugin
+    plugin_config: BaseModel
+
+    def build(self, settings: HubSettings) -> SourceParts | SinkTask:
+        """The plugin's parts, built as a connect worker builds them (same private state directory)."""
+        from connectors.runtime.plugin import PluginContext
+
+        state_dir = settings.var_dir / "connectors" / self.config.name
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return self.plugin.build(self.plugin_config, PluginContext(self.config.name, settings, state_dir, time.time))
+
+
+def registered(settings: HubSettings, connector: str) -> Registered:
+    """``connector``'s registered config (``connectors.store``); LookupError if there is none."""
     from connectors.plugins import get_plugin
-    from connectors.runtime.plugin import PluginContext
     from connectors.store import ConnectorStore
     from hub_api.db import Database
 
@@ -277,14 +303,30 @@ def source_from_store(settings: HubSettings, connector: str) -> ReplaySource:
         raise LookupError(f"no registered connector {connector!r}")
     config = record.connector_config
     plugin = get_plugin(config.plugin)
-    if plugin.kind != "source":
-        raise ValueError(f"connector {connector!r} is a {plugin.kind}; only source dead letters can be replayed "
-                         "through the pipeline")
-    state_dir = settings.var_dir / "connectors" / connector
-    state_dir.mkdir(parents=True, exist_ok=True)
-    parts = plugin.build(plugin.config_model.model_validate(config.config),
-                         PluginContext(connector, settings, state_dir, time.time))
-    return ReplaySource(parts.mapper, config.source_system, tuple(parts.identifier_fields), config.encoding)
+    return Registered(config, plugin, plugin.config_model.model_validate(config.config))
+
+
+class SinkConnectorError(ValueError):
+    """:func:`source_from_store` met a sink connector; ``registered`` is its loaded config, for
+    :func:`connectors.dlq_sink_replay.sink_from_registered`."""
+
+    def __init__(self, found: Registered):
+        super().__init__(f"connector {found.config.name!r} is a sink: its dead letters are re-delivered, "
+                         "not replayed through a source pipeline")
+        self.registered = found
+
+
+def source_from_store(settings: HubSettings, connector: str) -> ReplaySource:
+    """Build ``connector``'s mapper from its registered config (``connectors.store``) and plugin.
+
+    Raises LookupError if it is not registered, :class:`SinkConnectorError` if it is a sink.
+    """
+    found = registered(settings, connector)
+    if found.plugin.kind != "source":
+        raise SinkConnectorError(found)
+    parts = found.build(settings)
+    return ReplaySource(parts.mapper, found.config.source_system, tuple(parts.identifier_fields),
+                        found.config.encoding)
 
 
 class _NoTask(SourceTask):
@@ -302,21 +344,58 @@ class _NoTask(SourceTask):
 
 @dataclass
 class ReplayReport:
+    """What one replay did. Each dead letter it *examined* (pending, of the chosen reason) is
+    exactly one of: ``replayed`` (produced -- a source's -- or delivered -- a sink's -- again;
+    with ``dry_run``: would be), ``skipped`` (a sink's current filter excludes it: handled),
+    ``still_failing`` (by stage/reason), ``not_replayable`` (by its own stage/reason) or
+    ``failed_delivery`` (not acknowledged, or delivery failed after the retries: replay again
+    later; ``error`` names the error class)."""
+
     connector: str
     dry_run: bool
+    kind: str = "source"
     examined: int = 0
     replayed: int = 0
     produced: int = 0
+    """Source: records produced (a dead letter may map to several)."""
+    delivered: int = 0
+    """Sink: records the destination accepted."""
+    skipped: int = 0
     already_replayed: int = 0
     not_replayable: int = 0
     failed_delivery: int = 0
     still_failing: Counter = field(default_factory=Counter)
+    not_replayable_by_reason: Counter = field(default_factory=Counter)
+    error: str | None = None
 
     def to_dict(self) -> dict:
-        return {"connector": self.connector, "dry_run": self.dry_run, "examined": self.examined,
-                "replayed": self.replayed, "produced": self.produced, "already_replayed": self.already_replayed,
-                "not_replayable": self.not_replayable, "failed_delivery": self.failed_delivery,
-                "still_failing": dict(sorted(self.still_failing.items()))}
+        done = {"produced": self.produced} if self.kind == "source" else {"delivered": self.delivered}
+        return {"connector": self.connector, "kind": self.kind, "dry_run": self.dry_run, "examined": self.examined,
+                "replayed": self.replayed, **done, "skipped": self.skipped,
+                "already_replayed": self.already_replayed, "not_replayable": self.not_replayable,
+                "not_replayable_by_reason": dict(sorted(self.not_replayable_by_reason.items())),
+                "failed_delivery": self.failed_delivery, "still_failing": dict(sorted(self.still_failing.items())),
+                "error": self.error}
+
+
+def pending_letters(letters: Iterable[DeadLetter], state: ReplayState, report: ReplayReport, *,
+                    replayable: Callable[[DeadLetter], bool], reason: str | None = None) -> Iterator[DeadLetter]:
+    """The dead letters to replay now, in order: of ``reason`` (any if None), not replayed
+    before and ``replayable``. Counts the others in ``report`` (``already_replayed``,
+    ``not_replayable``) and every one it yields as ``examined``. A dead letter whose original
+    bytes were too large to keep (``hub.value.dropped``) is never replayable."""
+    for d in letters:
+        if reason is not None and d.info["reason"] != reason:
+            continue
+        if state.replayed(d.partition, d.offset):
+            report.already_replayed += 1
+            continue
+        report.examined += 1
+        if any(n == "hub.value.dropped" for n, _ in d.headers) or not replayable(d):
+            report.not_replayable += 1
+            report.not_replayable_by_reason[f"{d.info['stage']}/{d.info['reason']}"] += 1
+            continue
+        yield d
 
 
 def _raw_record(d: DeadLetter) -> RawRecord:
@@ -344,16 +423,8 @@ def replay(settings: HubSettings, connector: str, source: ReplaySource, *, produ
     report = ReplayReport(connector, dry_run)
     pending: list[tuple[DeadLetter, DeliveryTracker, int]] = []
     ingest_ms = int(time.time() * 1000)
-    for d in letters:
-        if reason is not None and d.info["reason"] != reason:
-            continue
-        if state.replayed(d.partition, d.offset):
-            report.already_replayed += 1
-            continue
-        report.examined += 1
-        if d.info["stage"] == "deliver" or any(n == "hub.value.dropped" for n, _ in d.headers):
-            report.not_replayable += 1  # a sink's refusal, or the original bytes were too large to keep
-            continue
+    # A "deliver" dead letter in a source's DLQ has no source pipeline stage to run again.
+    for d in pending_letters(letters, state, report, reason=reason, replayable=lambda d: d.info["stage"] != "deliver"):
         try:
             sends = runner.prepare(_raw_record(d), ingest_ms)  # the source runner's own pipeline
         except RecordRejected as rej:
@@ -383,12 +454,21 @@ def replay(settings: HubSettings, connector: str, source: ReplaySource, *, produ
 
 
 def format_summary(report: ReplayReport) -> str:
-    verb = "would replay" if report.dry_run else "replayed"
+    if report.kind == "sink":
+        verb = "would re-deliver" if report.dry_run else "re-delivered"
+        done, unfinished = f"{report.skipped} skipped by the filter", "not delivered"
+    else:
+        verb = "would replay" if report.dry_run else "replayed"
+        done, unfinished = f"{report.produced} records produced", "not acknowledged"
     lines = [f"{report.connector}: {verb} {report.replayed} of {report.examined} dead letters "
-             f"({report.produced} records produced; {report.already_replayed} replayed before, "
-             f"{report.not_replayable} not replayable, {report.failed_delivery} not acknowledged)"]
+             f"({done}; {report.already_replayed} replayed before, {report.not_replayable} not replayable, "
+             f"{report.failed_delivery} {unfinished})"]
     for key, n in sorted(report.still_failing.items()):
-        lines.append(f"  still failing  {key:<40} {n}")
+        lines.append(f"  still failing   {key:<40} {n}")
+    for key, n in sorted(report.not_replayable_by_reason.items()):
+        lines.append(f"  not replayable  {key:<40} {n}")
+    if report.error:
+        lines.append(f"  stopped by {report.error}: run the replay again later")
     return "\n".join(lines)
 
 

@@ -203,20 +203,33 @@ def cmd_dlq(args, settings: HubSettings) -> int:
         rows = dlq_tool.show_dead_letters(settings, args.connector, limit=args.limit, reason=args.reason, raw=args.raw)
         _print(rows, args.json, lambda rs: [print(dlq_tool.dumps(r)) for r in rs])
         return 0
+    return _dlq_replay(args, settings)
+
+
+def _dlq_replay(args, settings: HubSettings) -> int:
+    from connectors import dlq_sink_replay, dlq_tool
     from topics import subjects
     from topics.transport import make_producer
 
+    sink = None
     try:
-        source = dlq_tool.source_from_store(settings, args.connector)
+        try:
+            source = dlq_tool.source_from_store(settings, args.connector)
+        except dlq_tool.SinkConnectorError as exc:  # re-delivered to its destination instead
+            sink = dlq_sink_replay.sink_from_registered(settings, exc.registered)
     except (LookupError, ValueError) as exc:
         print(f"hub: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
-    registry, producer = subjects.registry_client(settings), make_producer(settings)
+    registry = subjects.registry_client(settings)
     try:
-        report = dlq_tool.replay(settings, args.connector, source, producer=producer, registry=registry,
-                                 reason=args.reason, dry_run=args.dry_run)
+        if sink is not None:
+            report = dlq_sink_replay.replay_sink(settings, args.connector, sink, registry=registry,
+                                                 reason=args.reason, dry_run=args.dry_run)
+        else:
+            with make_producer(settings) as producer:
+                report = dlq_tool.replay(settings, args.connector, source, producer=producer, registry=registry,
+                                         reason=args.reason, dry_run=args.dry_run)
     finally:
-        producer.close()
         registry.close()
     _print(report.to_dict(), args.json, lambda r: print(dlq_tool.format_summary(report)))
     return 1 if report.failed_delivery else 0
@@ -318,10 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--reason", help="only this reason code")
     d.add_argument("--raw", action="store_true", help="also print the value as text (may be personal data)")
     d.add_argument("--json", action="store_true")
-    d = dsub.add_parser("replay", help="re-run dead letters through the connector's pipeline; passing ones are produced")
+    d = dsub.add_parser("replay", help="after a fix: a source's dead letters go through its pipeline again (passing "
+                        "ones are produced), a sink's refused records are re-delivered under their first delivery id")
     d.add_argument("connector")
     d.add_argument("--reason", help="only this reason code")
-    d.add_argument("--dry-run", action="store_true", help="report what would pass; produce and commit nothing")
+    d.add_argument("--dry-run", action="store_true",
+                   help="report what would pass; produce, deliver and commit nothing")
     d.add_argument("--json", action="store_true")
 
     sp = sub.add_parser("demo", help="simulated systems connected through the API: live progress, or --check: "

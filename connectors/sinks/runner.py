@@ -18,7 +18,10 @@ task answered for the whole batch, so a retried batch does not dead-letter twice
 **Dead letters** go to ``dlq.<name>`` with the :mod:`connectors.runtime.dlq` headers: stage
 ``decode`` (not Confluent Avro, unknown schema id, corrupt) or ``deliver`` (refused by the
 destination, e.g. ``http_400``); source partition ``<topic>:<partition>`` and source offset
-the Kafka offset; the value is the original message bytes. No log line carries values.
+the Kafka offset; plus ``hub.record_id`` (if the record had one) and ``hub.source.timestamp``
+(its Kafka timestamp); the value is the original message bytes. ``hub dlq replay``
+(:mod:`connectors.dlq_sink_replay`) rebuilds the record from them and runs it through
+:meth:`SinkRunner.prepare` and :meth:`SinkRunner.deliver` again. No log line carries values.
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ from topics.serde import AvroDeserializer, SchemaSource, SerializationError, sch
 from topics.transport import Producer
 
 log = logging.getLogger("hub.connectors.sinks")
-__all__ = ["SinkBatchResult", "SinkRunner", "sink_runner"]
+__all__ = ["SOURCE_TIMESTAMP", "SinkBatchResult", "SinkRunner", "sink_runner"]
+
+SOURCE_TIMESTAMP = "hub.source.timestamp"
+"""Extra dead-letter header of sinks: the consumed record's Kafka timestamp (epoch ms)."""
 
 
 @dataclass
@@ -161,13 +167,32 @@ class SinkRunner(RunnerLifecycle):
                 log.info("partition not rewound (no longer assigned)", extra={"connector": self.name,
                                                                                "partition": partition})
 
-    def _decode(self, message) -> SinkRecord:
-        value = self.decoder(message.value)
-        schema = self.decoder.writer_schema(schema_id_of(message.value)).get("name", "")
+    # -- the steps of one record (also ``hub dlq replay``'s, on rebuilt dead letters) -----------
+
+    def prepare(self, message) -> SinkRecord | None:
+        """Decode ``message`` and apply the ``where`` filter: the record to deliver, or None if filtered out.
+
+        ``message`` has kafka-python's ``topic``, ``partition``, ``offset``, ``timestamp``,
+        ``key``, ``value`` (Confluent-framed Avro) and ``headers``; the record's delivery id
+        derives from them (:func:`~connectors.sinks.base.delivery_id`). Raises
+        :class:`RecordRejected`: stage ``decode`` (not Avro, unknown schema id, corrupt) or
+        ``deliver``/``filter_error`` (the filter raised; reported by class name only).
+        """
+        try:
+            value = self.decoder(message.value)
+            schema = self.decoder.writer_schema(schema_id_of(message.value)).get("name", "")
+        except SerializationError as exc:
+            raise RecordRejected("decode", exc.reason, str(exc)) from None
         headers = dict(message.headers or [])
         rid = headers.get("hub.record_id")
         rid = rid.decode("utf-8", "replace") if rid else (value.get("envelope") or {}).get("record_id")
         key = message.key.decode("utf-8", "replace") if message.key is not None else None
+        try:
+            keep = self.filter is None or self.filter(value)
+        except Exception as exc:  # noqa: BLE001 - a filter bug rejects the record, by class name only
+            raise RecordRejected("deliver", "filter_error", f"filter raised {type(exc).__name__}") from None
+        if not keep:
+            return None
         return SinkRecord(topic=message.topic, partition=message.partition, offset=message.offset,
                           timestamp=message.timestamp, key=key, value=value, schema=schema, record_id=rid,
                           delivery_id=delivery_id(rid, message.topic, message.partition, message.offset))
@@ -181,28 +206,21 @@ class SinkRunner(RunnerLifecycle):
                 result.skipped += 1
                 continue
             try:
-                record = self._decode(m)
-            except SerializationError as exc:
-                rejected.append((m, RecordRejected("decode", exc.reason, str(exc))))
+                record = self.prepare(m)
+            except RecordRejected as rej:
+                rejected.append((m, rej))
                 continue
-            try:
-                keep = self.filter is None or self.filter(record["value"])
-            except Exception as exc:  # noqa: BLE001 - a filter bug rejects the record, by class name only
-                rejected.append((m, RecordRejected("deliver", "filter_error", f"filter raised {type(exc).__name__}")))
-                continue
-            if keep:
-                batch.append((m, record))
-            else:
+            if record is None:
                 result.filtered += 1
+            else:
+                batch.append((m, record))
         started = time.perf_counter()
-        outcomes = self._deliver([r for _m, r in batch]) if batch else []
+        outcomes = self.deliver([r for _m, r in batch]) if batch else []
         for (m, _record), outcome in zip(batch, outcomes, strict=True):
             if outcome is None:
                 result.delivered += 1
-            elif isinstance(outcome, RecordRejected):
-                rejected.append((m, outcome))
             else:
-                raise TypeError(f"sink task returned {type(outcome).__name__}; expected None or RecordRejected")
+                rejected.append((m, outcome))
         acks = DeliveryTracker()
         for m, rej in rejected:
             self._dead_letter(m, rej, acks)
@@ -223,7 +241,13 @@ class SinkRunner(RunnerLifecycle):
             log.info("batch dead letters", extra={"connector": self.name, "rejected": dict(result.rejected)})
         return result
 
-    def _deliver(self, records: list[SinkRecord]) -> list:
+    def deliver(self, records: list[SinkRecord]) -> list[RecordRejected | None]:
+        """The task's outcome per record (None delivered, :class:`RecordRejected` refused).
+
+        Transient failures are retried with the runner's backoff (``retry_attempts`` tries in
+        all), handing the task only the records it did not finish; then the last error is
+        raised. Sets :attr:`attempt` (the ``hub.attempts`` header of refusals).
+        """
         outcomes: list = []
         self.attempt = 0
 
@@ -240,6 +264,9 @@ class SinkRunner(RunnerLifecycle):
             outcomes.extend(got)
 
         self._retrying("deliver", attempt)
+        for outcome in outcomes:
+            if outcome is not None and not isinstance(outcome, RecordRejected):
+                raise TypeError(f"sink task returned {type(outcome).__name__}; expected None or RecordRejected")
         return outcomes
 
     def _dead_letter(self, m, rej: RecordRejected, acks: DeliveryTracker) -> None:
@@ -251,6 +278,8 @@ class SinkRunner(RunnerLifecycle):
         rid = dict(m.headers or []).get("hub.record_id")
         if rid:
             headers.append(("hub.record_id", rid))
+        # With the record id and the source position, what a replay needs to rebuild the exact record.
+        headers.append((SOURCE_TIMESTAMP, str(m.timestamp).encode()))
         self._send_dead_letter(m.value, key, headers, rej.stage, rej.reason, acks)
 
     def _commit(self, messages: list, result: SinkBatchResult) -> None:

@@ -27,8 +27,10 @@ from tests.records import envelope, minimal
 PCE = "gov.zj.supervision.penalty.PenaltyCaseEvent"
 NOW = datetime.now(UTC)
 OFFICERS = [{"name": "甲", "certificate_number": "C-1"}, {"name": "乙", "certificate_number": "C-2"}]
-LIFECYCLE = [("case_source", -60), ("filing", -59), ("investigation", -55), ("notice", -30), ("decision", -12),
-             ("execution", -9), ("closing", -5), ("archive", -2)]
+# The fine-payment clock (15 days from the decision, warning 3 days before) must stay clear of its
+# warning even if the tracker's timer runs between the decision and the execution that stops it.
+LIFECYCLE = [("case_source", -60), ("filing", -59), ("investigation", -55), ("notice", -30), ("decision", -8),
+             ("execution", -6), ("closing", -5), ("archive", -2)]
 
 
 class Feed:

@@ -24,7 +24,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from connectors.avro_types import tokens as _tokens
@@ -67,7 +67,7 @@ def compile_mapper(mapper: DeclarativeMapper) -> Callable[[Any, Any], list[Mappe
 
     shared = {"_M": _MISSING, "_ME": MappingError, "_blank": _blank, "_set_path": _set_path,
               "_get_path": get_path, "_NUMBERS": _NUMBERS, "_INT": _INT, "_BOOLS": _BOOLS, "_TRUE": _TRUE,
-              "_Mapped": Mapped, "_topic": mapper.spec.topic, "_fill": mapper._fill}
+              "_Mapped": Mapped, "_topic": mapper.spec.topic, "_fill": mapper._fill, "_BAD_DATE": _BAD_DATE}
     code = _Code(shared)
     code.emit(0, "def _map(doc, raw):")
     code.emit(1, "if not isinstance(doc, dict):")
@@ -249,9 +249,10 @@ def _template_function(template: str) -> Callable[[dict], str | None]:
 def _emit_string_step(code: _Code, d: int, mapper: DeclarativeMapper, target: str, rule: FieldRule) -> bool:
     """Inline the rule's element step for a ``str`` ``v`` when it is the only one and a common kind.
 
-    Covers a value map / operation table, a code table, or a date parsed with ``iso``, a
-    strptime pattern or ``yyyyMMdd`` (the same code as the closures below, without a call).
-    Returns False (nothing emitted) for anything else; the caller then calls the closure.
+    Covers a value map / operation table or a code table (the same code as the closures
+    below, without a call), or a date parsed with ``iso``, a strptime pattern or ``yyyyMMdd``
+    (one call of a memoised converter, :func:`_string_date`). Returns False (nothing emitted)
+    for anything else; the caller then calls the closure.
     """
     kind = mapper._elem_kinds[target]
     table = rule.map if rule.map is not None else rule.operation
@@ -280,25 +281,50 @@ def _emit_string_step(code: _Code, d: int, mapper: DeclarativeMapper, target: st
         return True
     if lookups or fmt is None or fmt in ("epoch_ms", "epoch_s"):
         return False
-    if fmt == "iso":
-        parse = f"{code.const(dt.datetime.fromisoformat)}(v)"
-    else:
-        pattern = code.const("%Y%m%d" if fmt == "yyyyMMdd" else fmt)
-        parse = f"{code.const(dt.datetime.strptime)}(v, {pattern})"
-    tz, message = code.const(mapper._tz), code.const(f"{target}: source is not a date in format {fmt}")
-    code.emit(d, "try:")
-    code.emit(d + 1, f"w = {parse}")
-    code.emit(d, "except (ValueError, TypeError, OverflowError):")
-    code.emit(d + 1, f"raise _ME('bad_date', {message}) from None")
-    code.emit(d, "if w.tzinfo is None:")
-    code.emit(d + 1, f"w = w.replace(tzinfo={tz})")
-    if kind == "date":
-        code.emit(d, f"v = w.astimezone({tz}).date()")
-    elif kind == "timestamp-millis":
-        code.emit(d, "v = int(w.timestamp() * 1000)")
-    else:
-        code.emit(d, "v = w.isoformat()")
+    message = code.const(f"{target}: source is not a date in format {fmt}")
+    code.emit(d, f"v = {code.const(_string_date(fmt, kind, mapper._tz))}(v)")
+    code.emit(d, "if v is _BAD_DATE:")
+    code.emit(d + 1, f"raise _ME('bad_date', {message})")
     return True
+
+
+_BAD_DATE = object()
+"""What :func:`_string_date` converters return for text that is not a date in their format."""
+
+
+@lru_cache(maxsize=256)
+def _string_date(fmt: str, kind: str, tz: dt.tzinfo) -> Callable[[str], Any]:
+    """The date step of a string source (``iso``, ``yyyyMMdd`` or a strptime pattern), memoised.
+
+    The same few dates recur across records and one record often maps one source time to two
+    targets (``stage_time`` and ``envelope.event_time``); the result is a pure function of the
+    text and immutable (a date, epoch milliseconds or ISO text), so converters are shared by
+    every mapper with the same format, kind and time zone. Text that does not parse gives
+    :data:`_BAD_DATE`; errors after parsing propagate, as in the interpreter.
+    """
+    if fmt == "iso":
+        parse = dt.datetime.fromisoformat
+    else:
+        parse = partial(_strptime, pattern="%Y%m%d" if fmt == "yyyyMMdd" else fmt)
+
+    @lru_cache(maxsize=4096)
+    def convert(v: str) -> Any:
+        try:
+            w = parse(v)
+        except (ValueError, TypeError, OverflowError):
+            return _BAD_DATE
+        if w.tzinfo is None:
+            w = w.replace(tzinfo=tz)
+        if kind == "date":
+            return w.astimezone(tz).date()
+        if kind == "timestamp-millis":
+            return int(w.timestamp() * 1000)
+        return w.isoformat()
+    return convert
+
+
+def _strptime(v: str, pattern: str) -> dt.datetime:
+    return dt.datetime.strptime(v, pattern)
 
 
 def _element_function(mapper: DeclarativeMapper, target: str, rule: FieldRule) -> Callable | None:

@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,17 +52,20 @@ def _pick(doc: Any, path: str) -> str:
     return _text(get_path(doc, path))
 
 
-def identity(config: DeclarativeSource, doc: Any, payload: bytes, fallback: str) -> tuple[str, str]:
+def identity(config: DeclarativeSource, doc: Any, payload: bytes | Callable[[], bytes],
+             fallback: str) -> tuple[str, str]:
     """``(key, version)`` of a source document; ``fallback`` (its position) when it has no key.
 
     A record without a key is still handed to the runner (it is rejected by mapping or
-    validation and dead-lettered with its position), never silently dropped.
+    validation and dead-lettered with its position), never silently dropped. ``payload`` is
+    only read -- hashed into the version -- when the config names no version (or ``doc`` is
+    not an object); it may then be given as a function returning the bytes.
     """
     key = _pick(doc, config.key) if isinstance(doc, dict) else ""
     if config.version is not None and isinstance(doc, dict):
         version = _pick(doc, config.version)
     else:
-        version = hashlib.sha256(payload).hexdigest()[:16]
+        version = hashlib.sha256(payload() if callable(payload) else payload).hexdigest()[:16]
     return key or fallback, version
 
 
@@ -76,9 +80,44 @@ def json_default(o: Any) -> Any:
     raise TypeError(f"cannot serialise {type(o).__name__} as JSON")
 
 
+# What json.dumps(doc, ensure_ascii=False, default=json_default, separators=(",", ":")) builds
+# on every call; one instance gives the same text without rebuilding it per record.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=json_default, separators=(",", ":"))
+
+
 def to_payload(doc: Any) -> bytes:
     """The UTF-8 JSON bytes of ``doc`` (Chinese kept as text, not escapes)."""
-    return json.dumps(doc, ensure_ascii=False, default=json_default, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(doc).encode("utf-8")
+
+
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+"""Exact types whose JSON round trip gives back an equal value (floats print their shortest repr)."""
+_STR = frozenset({str})
+_CONVERT = {dt.datetime: dt.datetime.isoformat, dt.date: dt.date.isoformat, dt.time: dt.time.isoformat,
+            decimal.Decimal: str, bytes: json_default, bytearray: json_default, memoryview: json_default}
+"""Exact type -> what :func:`json_default` returns for it (the text the encoder then writes)."""
+
+
+def flat_document(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``json.loads(to_payload(row))`` built without the round trip, for a flat row; else None.
+
+    A flat row maps ``str`` names to values of exactly ``str``, ``int``, ``float``, ``bool``
+    or ``None`` (kept) or of exactly the date, time, decimal and bytes types (converted as
+    :func:`json_default` converts them). Anything else -- lists, dicts, subclasses, unknown
+    types -- gives None and the caller decodes the payload, so a document returned is always
+    the one the payload decodes to. Its values are immutable: a shallow copy is a full copy.
+    ``to_payload`` of it gives the same bytes as ``to_payload(row)``.
+    """
+    if not _STR.issuperset(map(type, row)):  # the encoder would write other names as text
+        return None
+    doc = dict(row)
+    for name, value in row.items():
+        if type(value) not in _AS_IS:
+            convert = _CONVERT.get(type(value))
+            if convert is None:
+                return None
+            doc[name] = convert(value)
+    return doc
 
 
 def parts(task: SourceTask, config: DeclarativeSource) -> SourceParts:

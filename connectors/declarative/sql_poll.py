@@ -3,8 +3,9 @@
 Modes (:class:`SqlPollConfig` ``mode``):
 
 * ``updated_at`` -- rows ordered by (``updated_at``, primary key), read with
-  ``WHERE updated_at > :ts OR (updated_at = :ts AND pk > :pk)`` (portable row-value
-  comparison for SQLite and PostgreSQL). **Offset**: JSON ``{"ts": <ISO>, "pk": <pk>}`` of
+  ``WHERE updated_at >= :ts AND (updated_at > :ts OR pk > :pk)`` (the row-value comparison
+  ``(updated_at, pk) > (:ts, :pk)``, portable to SQLite and PostgreSQL, and a range scan of
+  an index on ``updated_at``). **Offset**: JSON ``{"ts": <ISO>, "pk": <pk>}`` of
   the last row. A row must get its ``updated_at`` no earlier than any row committed after
   it (a row committed late with an older timestamp would be missed: the source must stamp at
   commit, or use the upload-table convention).
@@ -14,14 +15,21 @@ Modes (:class:`SqlPollConfig` ``mode``):
   **Offset**: JSON ``{"batch": <cd_batch>, "pk": <pk>}``.
 
 Each row becomes a RawRecord whose payload is the row as UTF-8 JSON (dates and times ISO,
-decimals as strings). The partition is the table name. The table is reflected on ``open``;
-a missing table or column raises :class:`~connectors.declarative.common.SourceConfigError`.
+decimals as strings, bytes as hex). Its document -- what the payload decodes to -- is built
+from the row directly (:func:`~connectors.declarative.common.flat_document`) and handed to the
+runner as ``RawRecord.decoded``; the payload is then encoded only if it is needed (a dead
+letter, or a version that is a content hash). The partition is the table name. The table is
+reflected on ``open``; a missing table or column raises
+:class:`~connectors.declarative.common.SourceConfigError`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
+from functools import partial
+from json.encoder import encode_basestring  # the string encoder of ensure_ascii=False
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -30,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from connectors.declarative.common import (
     DeclarativeSource,
     SourceConfigError,
+    flat_document,
     identity,
     parts,
     to_payload,
@@ -113,25 +122,46 @@ class SqlPollTask(SourceTask):
         t, pk_name = self.table, self.config.mode.primary_key
         order, pk = t.c[self.order_col], t.c[pk_name]
         cols = [t.c[c] for c in self.config.columns] if self.config.columns else list(t.c)
-        if order not in cols:
+        # By identity: `in` would compare with ==, which builds a SQL expression per column.
+        if not any(c is order for c in cols):
             cols.append(order)
-        if pk not in cols:
+        if not any(c is pk for c in cols):
             cols.append(pk)
         stmt = sa.select(*cols).order_by(order, pk).limit(max_records)
         if self.last is not None:
             ts, last_pk = self.last
-            stmt = stmt.where(sa.or_(order > ts, sa.and_(order == ts, pk > last_pk)))
+            # (order, pk) > (ts, last_pk), written so an index on the order column serves it as a
+            # range scan: with a bare OR, SQLite walks the index from its start on every poll.
+            stmt = stmt.where(order >= ts, sa.or_(order > ts, pk > last_pk))
         with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+            result = conn.execute(stmt)
+            # Reflected names are sqlalchemy's quoted_name (a str subclass); the payload writes
+            # them as text and the document must hold them as plain str.
+            names = tuple(map(str, result.keys()))
+            rows = [dict(zip(names, r, strict=True)) for r in result]
         out = []
         for row in rows:
             self.last = (row[self.order_col], row[pk_name])
-            position = {self.tag: _plain(row[self.order_col]), "pk": _plain(row[pk_name])}
-            payload = to_payload(row)
-            key, version = identity(self.config, json.loads(payload), payload,
-                                    f"{self.config.table}@{json.dumps(position)}")
-            out.append(RawRecord(self.config.table, json.dumps(position, ensure_ascii=False), key, version, payload,
-                                 encoding="utf-8"))
+            at, row_pk = _plain(row[self.order_col]), _plain(row[pk_name])
+            offset = _offset(self.tag, at, row_pk)
+            # The payload's document is built from the row rather than parsed back from it; the
+            # runner reuses it (RawRecord.decoded) instead of parsing the payload once more.
+            doc = flat_document(row)
+            payload: bytes | Callable[[], bytes]
+            if doc is None:
+                payload = to_payload(row)
+                found = json.loads(payload)
+            else:
+                # to_payload(doc) is the same bytes as to_payload(row) (dates and decimals already
+                # converted), encoded only when needed: for a dead letter or the version hash.
+                payload, found = partial(to_payload, doc), doc
+                if self.config.version is None:
+                    payload = payload()
+            # The fallback key holds the position as ASCII-escaped JSON: the offset itself unless
+            # the offset has non-ASCII text.
+            fallback = offset if offset.isascii() else json.dumps({self.tag: at, "pk": row_pk})
+            key, version = identity(self.config, found, payload, f"{self.config.table}@{fallback}")
+            out.append(RawRecord(self.config.table, offset, key, version, payload, encoding="utf-8", decoded=doc))
         return out
 
     def close(self) -> None:
@@ -144,6 +174,23 @@ def _plain(v: Any) -> Any:
     if isinstance(v, dt.datetime | dt.date):
         return v.isoformat()
     return v if isinstance(v, int | str | None) else str(v)
+
+
+def _offset(tag: str, position: Any, pk: Any) -> str:
+    """``json.dumps({tag: position, "pk": pk}, ensure_ascii=False)`` of two :func:`_plain` values.
+
+    Written out for the common exact ``str`` and ``int`` values: json.dumps builds a new
+    encoder per call, which cost as much as the rest of the offset.
+    """
+    return f"{{{encode_basestring(tag)}: {_scalar(position)}, \"pk\": {_scalar(pk)}}}"
+
+
+def _scalar(v: Any) -> str:
+    if type(v) is str:
+        return encode_basestring(v)
+    if type(v) is int:
+        return int.__repr__(v)
+    return json.dumps(v, ensure_ascii=False)  # None, bool, subclasses
 
 
 def build(config: SqlPollConfig, ctx: PluginContext) -> SourceParts:

@@ -55,6 +55,7 @@ class DeliveryTracker:
         self.failed = 0
         self.ok_by_topic: Counter = Counter()
         self.first_error: str | None = None
+        self._awaited: int | None = None  # the count a waiter waits for; None: nobody waits
 
     def __call__(self, delivery: Delivery) -> None:
         with self._cond:
@@ -64,11 +65,17 @@ class DeliveryTracker:
             else:
                 self.failed += 1
                 self.first_error = self.first_error or type(delivery.error).__name__
-            self._cond.notify_all()
+            # Wake the waiter once, when its count is reached, not on each of a batch's records.
+            if self._awaited is not None and self.done >= self._awaited:
+                self._cond.notify_all()
 
     def wait(self, expected: int, timeout: float) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: self.done >= expected, timeout)
+            self._awaited = expected
+            try:
+                return self._cond.wait_for(lambda: self.done >= expected, timeout)
+            finally:
+                self._awaited = None
 
 
 @dataclass(frozen=True, slots=True)

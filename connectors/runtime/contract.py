@@ -15,14 +15,17 @@ it handed out (at-least-once; duplicates carry the same record id).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import FrozenInstanceError, dataclass
 from typing import Any, Protocol
 
 Doc = dict[str, Any] | list[Any] | str
 """A decoded source document: parsed JSON (object or array) or plain text."""
 
 
-@dataclass(frozen=True, slots=True)
+_RAW_FIELDS = ("partition", "offset", "key", "version", "payload", "encoding", "content_type")
+
+
 class RawRecord:
     """One record exactly as the source delivered it, with the position to resume after it.
 
@@ -35,15 +38,71 @@ class RawRecord:
     bytes -- the dead-letter value if the record is rejected. ``encoding`` is the declared text
     encoding of ``payload`` (``None``: the connector's declared encoding, default UTF-8);
     ``content_type`` selects the decoder (:data:`connectors.runtime.pipeline.DECODERS`).
+
+    ``decoded`` is optional: the document ``payload`` decodes to, when the adapter built it
+    anyway (to find the key) and it is a flat object -- ``str`` names to ``str``, ``int``,
+    ``float``, ``bool`` or ``None``. The runner then decodes a copy of it instead of parsing
+    ``payload`` again, so it must equal what :func:`~connectors.runtime.pipeline.decode`
+    would return. Nobody modifies it (the runner repairs its copy); it takes no part in equality.
+
+    ``payload`` may be given as a function of no arguments returning the bytes, for an adapter
+    whose payload is a rendering it only needs for a dead letter (a SQL row as JSON, with
+    ``decoded`` for the runner): it is called on first access to :attr:`payload`, and its
+    result kept. Frozen, compared and hashed like a dataclass of the seven fields above.
     """
 
+    __slots__ = (*_RAW_FIELDS[:4], "_payload", "encoding", "content_type", "decoded")
+    __match_args__ = _RAW_FIELDS
     partition: str
     offset: str
     key: str
     version: str
-    payload: bytes
-    encoding: str | None = None
-    content_type: str = "application/json"
+    encoding: str | None
+    content_type: str
+    decoded: dict[str, Any] | None
+
+    def __init__(self, partition: str, offset: str, key: str, version: str,
+                 payload: bytes | Callable[[], bytes], encoding: str | None = None,
+                 content_type: str = "application/json", decoded: dict[str, Any] | None = None):
+        init = object.__setattr__  # frozen: __setattr__ refuses
+        init(self, "partition", partition)
+        init(self, "offset", offset)
+        init(self, "key", key)
+        init(self, "version", version)
+        init(self, "_payload", payload)
+        init(self, "encoding", encoding)
+        init(self, "content_type", content_type)
+        init(self, "decoded", decoded)
+
+    @property
+    def payload(self) -> bytes:
+        payload = self._payload
+        if callable(payload):
+            payload = payload()
+            object.__setattr__(self, "_payload", payload)
+        return payload
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in _RAW_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return self._fields() == other._fields() if type(other) is type(self) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(_RAW_FIELDS, self._fields(), strict=True))
+        return f"RawRecord({fields})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple:  # copy and pickle through __init__ (attributes are frozen)
+        return type(self), (*self._fields(), self.decoded)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,8 +61,12 @@ def decode(raw: RawRecord, default_encoding: str = "utf-8") -> Doc:
     """Decode ``raw.payload`` strictly with its declared encoding, then parse it by content type.
 
     Reasons: ``encoding`` (bytes invalid in the declared encoding, or an unknown encoding),
-    ``content_type`` (no decoder), ``json`` (not JSON).
+    ``content_type`` (no decoder), ``json`` (not JSON). A record carrying its
+    :attr:`~connectors.runtime.contract.RawRecord.decoded` document gets a copy of that
+    instead (flat, so a shallow copy; the caller may repair it in place).
     """
+    if raw.decoded is not None:
+        return dict(raw.decoded)
     encoding = raw.encoding or default_encoding
     try:
         text = raw.payload.decode(encoding, errors="strict")

@@ -227,3 +227,24 @@ def test_some_generated_documents_map_and_some_fail():
     for _where, raw_spec in MAPPINGS:
         collect_for(DeclarativeMapper(MappingSpec.model_validate(raw_spec)))()
     assert {"ok", "missing_field", "unknown_code", "bad_date"} <= outcomes, outcomes
+
+
+def test_memoised_dates_equal_the_interpreter_and_errors_name_their_target():
+    """String dates go through converters shared per (format, kind, time zone) and memoised:
+    a repeated or shared source time gives the interpreter's value, a bad one its error."""
+    spec = MappingSpec.model_validate({"topic": "penalty.case.events", "code_tables": _TABLES, "fields": {
+        **_REQUIRED, "envelope.event_time": {"source": "t", "date_format": "iso", "required": True},
+        "stage_time": {"source": "t", "date_format": "iso"}, "filing_date": {"source": "fd"},
+        "decision_date": {"source": "dd", "date_format": "%d/%m/%Y"}, "closing_date": {"source": "fd"}}})
+    mapper, other = DeclarativeMapper(spec), DeclarativeMapper(spec)
+    base = {"op": "I", "area": "330102", "no": "C-1", "st": "50"}
+    docs = [{**base, "t": "2025-06-30T10:00:05", "fd": "2025-06-01", "dd": "30/06/2025"},
+            {**base, "t": "2025-06-30T10:00:05+00:00", "fd": "2025-06-01T23:30:00", "dd": "01/07/2025"},
+            {**base, "t": "2025-06-30 10:00", "fd": "2025-06-01", "dd": "30/06/2025"}]
+    for doc in docs * 2:  # the second pass is served from the memo
+        assert _outcome(mapper, doc) == _outcome(other, doc) == _outcome(mapper.interpret, doc)
+    for bad, target, fmt in (({"t": "30/06/2025"}, "envelope.event_time", "iso"),
+                             ({"fd": "2025-13-01"}, "filing_date", "iso"), ({"dd": "2025-06-30"}, "decision_date", "%d/%m/%Y")):
+        doc = {**docs[0], **bad}
+        expected = ("error", "bad_date", f"{target}: source is not a date in format {fmt}")
+        assert _outcome(mapper, doc) == _outcome(mapper.interpret, doc) == expected

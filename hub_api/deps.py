@@ -28,4 +28,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[HubSettings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit when the route returns, *before* the response is sent. With the default
+# (request) scope FastAPI runs the exit after sending, so a client could read its own write back
+# before it was committed (seen as a deleted schema version still listed under load).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -313,14 +313,19 @@ def _string_date(fmt: str, kind: str, tz: dt.tzinfo) -> Callable[[str], Any]:
             w = parse(v)
         except (ValueError, TypeError, OverflowError):
             return _BAD_DATE
-        if w.tzinfo is None:
-            w = w.replace(tzinfo=tz)
-        if kind == "date":
-            return w.astimezone(tz).date()
-        if kind == "timestamp-millis":
-            return int(w.timestamp() * 1000)
-        return w.isoformat()
+        return _as_kind(w, kind, tz)
     return convert
+
+
+def _as_kind(when: dt.datetime, kind: str, tz: dt.tzinfo) -> Any:
+    """A parsed time as the target's kind (naive times are in ``tz``): date, epoch ms or ISO text."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    if kind == "date":
+        return when.astimezone(tz).date()
+    if kind == "timestamp-millis":
+        return int(when.timestamp() * 1000)
+    return when.isoformat()
 
 
 def _strptime(v: str, pattern: str) -> dt.datetime:
@@ -418,13 +423,7 @@ def _date_step(mapper: DeclarativeMapper, target: str, fmt: str, kind: str) -> C
             when = parse(v)
         except (ValueError, TypeError, OverflowError):
             raise MappingError("bad_date", message) from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=tz)
-        if kind == "date":
-            return when.astimezone(tz).date()
-        if kind == "timestamp-millis":
-            return int(when.timestamp() * 1000)
-        return when.isoformat()
+        return _as_kind(when, kind, tz)
     return date
 
 

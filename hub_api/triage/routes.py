@@ -28,7 +28,7 @@ from processors.runtime.clock import SystemClock
 from processors.runtime.contract import Emitted
 from processors.runtime.outbox import enqueue
 from processors.triage.models import TriageLead
-from processors.triage.processor import envelope, ms
+from processors.triage.records import envelope, ms
 
 router = APIRouter(tags=["triage"])
 LEADS = TriageLead.__table__

@@ -55,10 +55,11 @@ def record_event(conn: Connection, event_id: str, alert_id: str, kind: str, at: 
     return True
 
 
-def envelope(key: str, version: str, now: datetime, region_code: str, department_code: str) -> dict[str, Any]:
+def envelope(key: str, version: str, now: datetime, region_code: str, department_code: str, *,
+             operation: str = "i") -> dict[str, Any]:
     now_ms = ms(now)
     return {"record_id": f"{SOURCE_SYSTEM}:{key}:{version}", "source_system": SOURCE_SYSTEM,
-            "source_position": {"partition": "risk", "offset": key}, "operation": "i", "event_time": now_ms,
+            "source_position": {"partition": "risk", "offset": key}, "operation": operation, "event_time": now_ms,
             "ingest_time": now_ms, "region_code": region_code or "330000", "department_code": department_code or "",
             "trace_id": None, "batch": None, "source_key": key, "source_version": version}
 
@@ -79,14 +80,8 @@ def open_clue(conn: Connection, ctx: Context, clue: dict, cfg: LoopConfig, *, or
                      actor="source", detail={"risk_level": clue["risk_level"]})
         return "updated"
     r = route(conn, clue, cfg)
-    category = clue.get("category") or {}
-    conn.execute(insert(CLUES).values(
-        alert_id=alert_id, origin=origin, risk_system=clue.get("risk_system"), category_code=category.get("code"),
-        category_name=category.get("name"), risk_level=clue["risk_level"], title=(clue.get("title") or "")[:500],
-        entity_id=clue.get("entity_id"), catalog_code=clue.get("catalog_code"), region_code=clue["region_code"],
-        detected_at=utc(_from_ms(clue.get("detected_time"))) or ctx.now, event_time=utc(event_time),
-        state="unrouted", candidates=json.dumps([t.as_dict() for t in r.candidates], ensure_ascii=False),
-        created_at=ctx.now, updated_at=ctx.now, closed_at=None))
+    _insert_clue(conn, ctx, clue, origin=origin, event_time=event_time, state="unrouted",
+                 candidates=[t.as_dict() for t in r.candidates])
     record_event(conn, f"{alert_id}:clue", alert_id, "clue", ctx.now, actor="source",
                  detail={"origin": origin, "risk_level": clue["risk_level"], "candidates": len(r.candidates)})
     for target in r.primary:
@@ -115,14 +110,7 @@ def withdraw_clue(conn: Connection, ctx: Context, clue: dict, *, event_time: dat
             and utc(event_time) < utc(row.event_time):
         return "stale"
     if row is None:
-        category = clue.get("category") or {}
-        conn.execute(insert(CLUES).values(
-            alert_id=alert_id, origin="risk_system", risk_system=clue.get("risk_system"),
-            category_code=category.get("code"), category_name=category.get("name"), risk_level=clue["risk_level"],
-            title=(clue.get("title") or "")[:500], entity_id=clue.get("entity_id"),
-            catalog_code=clue.get("catalog_code"), region_code=clue["region_code"],
-            detected_at=utc(_from_ms(clue.get("detected_time"))) or ctx.now, event_time=utc(event_time),
-            state="withdrawn", candidates="[]", created_at=ctx.now, updated_at=ctx.now, closed_at=ctx.now))
+        _insert_clue(conn, ctx, clue, origin="risk_system", event_time=event_time, state="withdrawn", candidates=[])
     else:
         conn.execute(update(CLUES).where(CLUES.c.alert_id == alert_id).values(
             state="withdrawn", event_time=utc(event_time) or row.event_time, updated_at=ctx.now, closed_at=ctx.now))
@@ -134,14 +122,11 @@ def withdraw_clue(conn: Connection, ctx: Context, clue: dict, *, event_time: dat
         conn.execute(update(DISPATCHES).where(DISPATCHES.c.dispatch_id == d.dispatch_id)
                      .values(state="closed", closed_at=ctx.now, updated_at=ctx.now))
         _close_alerts(conn, ctx, d.dispatch_id, "fed_back")
-        env = envelope(d.dispatch_id, "withdrawn", ctx.now, d.region_code, d.department_code)
-        env["operation"] = "d"
-        ctx.emit("risk.dispatches", {
-            "envelope": env, "alert_id": alert_id, "dispatch_id": d.dispatch_id,
-            "department": {"code": d.department_code, "name": d.department_name, "code_system": None},
-            "region_code": d.region_code, "dispatched_time": ms(d.dispatched_at), "due_time": None,
-            "matched_rule": d.matched_rule, "escalation_level": 0,
-            "note": "withdrawn by the risk system (风险线索已撤回): no further action"})
+        target = Target(d.department_code, d.department_name, d.region_code, d.matched_rule)
+        ctx.emit("risk.dispatches", _dispatch_record(
+            alert_id, d.dispatch_id, target, ctx.now, dispatched=d.dispatched_at, due=None,
+            note="withdrawn by the risk system (风险线索已撤回): no further action", version="withdrawn",
+            operation="d"))
     ctx.count("clue_withdrawn")
     return "withdrawn"
 
@@ -164,14 +149,34 @@ def push(conn: Connection, ctx: Context, alert_id: str, risk_level: str, target:
         feedback_due=feedback_due, receive_escalation=0, feedback_escalation=0, updated_at=now))
     record_event(conn, f"{dispatch_id}:pushed", alert_id, "pushed", now, actor="hub", dispatch_id=dispatch_id,
                  department_code=target.code, detail={"rule": target.rule, "role": role})
-    ctx.emit("risk.dispatches", {
-        "envelope": envelope(dispatch_id, "1", now, target.region_code, target.code),
-        "alert_id": alert_id, "dispatch_id": dispatch_id,
-        "department": {"code": target.code, "name": target.name, "code_system": None},
-        "region_code": target.region_code, "dispatched_time": ms(now), "due_time": ms(receive_due),
-        "matched_rule": target.rule, "escalation_level": escalation_level, "note": note})
+    ctx.emit("risk.dispatches", _dispatch_record(alert_id, dispatch_id, target, now, dispatched=now,
+                                                 due=receive_due, note=note, escalation_level=escalation_level))
     ctx.count("dispatch_pushed" if role == "responsible" else "dispatch_supervise")
     return True
+
+
+def _insert_clue(conn: Connection, ctx: Context, clue: dict, *, origin: str, event_time: datetime | None,
+                 state: str, candidates: list[dict]) -> None:
+    category = clue.get("category") or {}
+    conn.execute(insert(CLUES).values(
+        alert_id=clue["alert_id"], origin=origin, risk_system=clue.get("risk_system"),
+        category_code=category.get("code"), category_name=category.get("name"), risk_level=clue["risk_level"],
+        title=(clue.get("title") or "")[:500], entity_id=clue.get("entity_id"), catalog_code=clue.get("catalog_code"),
+        region_code=clue["region_code"], detected_at=utc(_from_ms(clue.get("detected_time"))) or ctx.now,
+        event_time=utc(event_time), state=state, candidates=json.dumps(candidates, ensure_ascii=False),
+        created_at=ctx.now, updated_at=ctx.now, closed_at=ctx.now if state == "withdrawn" else None))
+
+
+def _dispatch_record(alert_id: str, dispatch_id: str, target: Target, now: datetime, *, dispatched: datetime,
+                     due: datetime | None, note: str | None, escalation_level: int = 0, version: str = "1",
+                     operation: str = "i") -> dict[str, Any]:
+    """A ``risk.dispatches`` value: a push (operation ``i``) or a withdrawal (``d``)."""
+    return {
+        "envelope": envelope(dispatch_id, version, now, target.region_code, target.code, operation=operation),
+        "alert_id": alert_id, "dispatch_id": dispatch_id,
+        "department": {"code": target.code, "name": target.name, "code_system": None},
+        "region_code": target.region_code, "dispatched_time": ms(dispatched), "due_time": ms(due),
+        "matched_rule": target.rule, "escalation_level": escalation_level, "note": note}
 
 
 def refresh_clue(conn: Connection, ctx: Context, alert_id: str) -> str:

@@ -168,8 +168,7 @@ class OutboxRelay:
                 # still sit below an acknowledged one, and the next scan must start before it.
                 ends = {} if failed or len(acked) < len(rows) else _ends(d for _, d in acked)
                 with self.engine.begin() as conn:
-                    for chunk in _chunks([row_id for row_id, _ in acked], 500):
-                        conn.execute(delete(OutboxRow).where(OutboxRow.id.in_(chunk)))
+                    _delete_rows(conn, [row_id for row_id, _ in acked])
                     _save_checkpoints(conn, ends)
             if failed:
                 log.warning("outbox: %d of %d sends failed; they stay pending (%s)",
@@ -192,8 +191,7 @@ class OutboxRelay:
             result = self.scanner(topic, start, set(wanted))
             on_broker = [wanted[v] for v in result.found]
             with self.engine.begin() as conn:
-                for chunk in _chunks(on_broker, 500):
-                    conn.execute(delete(OutboxRow).where(OutboxRow.id.in_(chunk)))
+                _delete_rows(conn, on_broker)
                 _save_checkpoints(conn, {(topic, p): o for p, o in result.ends.items()})
             self.recovered += len(on_broker)
             self.resent += len(wanted) - len(on_broker)
@@ -232,6 +230,6 @@ def _save_checkpoints(conn: Connection, ends: dict[tuple[str, int], int]) -> Non
             conn.execute(insert(OutboxCheckpoint).values(topic=topic, partition=partition, next_offset=offset))
 
 
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+def _delete_rows(conn: Connection, ids: list[int]) -> None:
+    for i in range(0, len(ids), 500):  # bounded IN lists
+        conn.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids[i:i + 500])))

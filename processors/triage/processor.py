@@ -37,11 +37,11 @@ from processors.runtime.contract import Context, InRecord
 from processors.triage.engine import TOPIC_SOURCE, explain, subject_of
 from processors.triage.models import TriageDecision, TriageLead
 from processors.triage.pseudonym import complainant_ref, hub_secret, redact
+from processors.triage.records import SOURCE_SYSTEM, envelope, ms
 from processors.triage.repeated import RepeatRule, load_rule, raise_repeated
 from processors.triage.rules import RuleSet, load_rules
 from schemas import loader
 
-SOURCE_SYSTEM = "hub.triage"
 DECISIONS, LEADS, ENTITIES = TriageDecision.__table__, TriageLead.__table__, Entity.__table__
 SCHEMAS = {"complaint.tickets": "gov.zj.supervision.complaint.Complaint",
            "grassroots.events": "gov.zj.supervision.grassroots.GridEvent"}
@@ -50,10 +50,6 @@ CLOSED_GRID = ("50", "60")  # 已办结, 已核查归档
 ACCEPTANCE_DAYS, FILING_DAYS = 7, 15
 CASE_SOURCE_CODES = {"complaint": ("03", "投诉"), "report": ("04", "举报"), "other": ("03", "投诉"),
                      "grassroots": ("09", "基层治理平台移送")}
-
-
-def ms(when: datetime) -> int:
-    return int(when.timestamp() * 1000)
 
 
 def as_time(value: Any) -> datetime:
@@ -78,13 +74,6 @@ def _json_default(v: Any) -> Any:
     if isinstance(v, date):
         return (v - date(1970, 1, 1)).days
     raise TypeError(f"not JSON serialisable: {type(v).__name__}")
-
-
-def envelope(key: str, version: str, now: datetime, region: str, department: str) -> dict[str, Any]:
-    return {"record_id": f"{SOURCE_SYSTEM}:{key}:{version}", "source_system": SOURCE_SYSTEM,
-            "source_position": {"partition": "triage", "offset": version}, "operation": "u",
-            "event_time": ms(now), "ingest_time": ms(now), "region_code": region, "department_code": department,
-            "trace_id": None, "batch": None, "source_key": key, "source_version": version}
 
 
 class TriageProcessor:

@@ -26,10 +26,10 @@ from sqlalchemy import Connection, func, insert, or_, select
 from processors.entities.models import Entity
 from processors.runtime.contract import Context
 from processors.triage.models import RepeatedComplaintClue, TriageLead
+from processors.triage.records import SOURCE_SYSTEM, envelope, ms
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "repeated_complaints.json"
 LEADS, CLUES, ENTITIES = TriageLead.__table__, RepeatedComplaintClue.__table__, Entity.__table__
-RISK_SYSTEM = "hub.triage"
 
 
 class Category(BaseModel):
@@ -52,10 +52,6 @@ class RepeatRule(BaseModel):
 
 def load_rule(path: Path | str = DEFAULT_PATH) -> RepeatRule:
     return RepeatRule.model_validate_json(Path(path).read_text(encoding="utf-8"))
-
-
-def ms(when: datetime) -> int:
-    return int(when.timestamp() * 1000)
 
 
 def raise_repeated(conn: Connection, ctx: Context, rule: RepeatRule, leads: list[dict]) -> int:
@@ -97,13 +93,8 @@ def _clue(alert_id: str, rule: RepeatRule, ref: str, entity, lead: dict, lead_id
           received: datetime, now: datetime) -> dict:
     n = len(lead_ids)
     return {
-        "envelope": {
-            "record_id": f"{RISK_SYSTEM}:{alert_id}:1", "source_system": RISK_SYSTEM,
-            "source_position": {"partition": "repeated_complaints", "offset": alert_id}, "operation": "i",
-            "event_time": ms(received), "ingest_time": ms(now), "region_code": lead["region_code"],
-            "department_code": lead["department_code"], "trace_id": None, "batch": None, "source_key": alert_id, "source_version": "1",
-        },
-        "alert_id": alert_id, "risk_system": RISK_SYSTEM,
+        "envelope": envelope(alert_id, "1", now, lead["region_code"], lead["department_code"], operation="i"),
+        "alert_id": alert_id, "risk_system": SOURCE_SYSTEM,
         "category": {**rule.category.model_dump(), "code_system": None},
         "risk_level": rule.risk_level, "score": float(n),
         "title": f"重复投诉举报：{rule.window_days} 日内 {n} 件",

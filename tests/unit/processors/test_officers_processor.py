@@ -10,7 +10,6 @@ import pytest
 from fastavro import parse_schema, schemaless_reader
 from sqlalchemy import select, text
 
-from hub_api.db import Database
 from processors.officers.models import Officer, OfficerStatusHistory
 from processors.officers.processor import SCHEMA, OfficersProcessor
 from processors.officers.status import effective_status, today, usability, version_key
@@ -45,14 +44,6 @@ def officer(cert: str, version: int | str | None, *, status: str = "valid", vali
 
 def rec(value: dict, offset: int = 0) -> InRecord:
     return InRecord("officer.updates", 0, offset, value["certificate_number"], value)
-
-
-@pytest.fixture
-def db(sqlite_url):
-    database = Database(sqlite_url)
-    database.create_schema()
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import create_engine, insert, select, text
 
-from hub_api.db import Database
 from processors.runtime.models import OutboxCheckpoint, OutboxRow, upgrade_outbox
 from processors.runtime.outbox import OutboxRelay
 from processors.runtime.outbox_scan import HEADER, ScanResult
@@ -69,14 +67,6 @@ class FakeScanner:
                     found.add(h[HEADER])
             ends[partition] = len(records)
         return ScanResult(found, ends)
-
-
-@pytest.fixture
-def db(sqlite_url):
-    database = Database(sqlite_url)
-    database.create_schema()
-    yield database
-    database.dispose()
 
 
 def add(db, n: int, topic: str = TOPIC) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import time as _time
+from operator import mul as _mul
 
 from schemas import regions as _regions
 
@@ -116,17 +118,22 @@ def validate_uscc(
         raise CodeError(
             "uscc_length", "unified social credit code must be 18 characters", field=field
         )
-    for pos, ch in enumerate(code, start=1):
-        if ch not in _USCC_VALUE:
-            raise CodeError(
-                "uscc_charset",
-                f"character at position {pos} is outside the GB 32100 charset",
-                field=field,
-            )
-    if uscc_check_char(code[:17]) != code[17]:
+    # One pass over the characters' values, which also checks the charset: this runs for
+    # every party of every record a connector validates.
+    try:
+        values = list(map(_USCC_VALUE.__getitem__, code))
+    except KeyError:
+        pos = next(pos for pos, ch in enumerate(code, start=1) if ch not in _USCC_VALUE)
+        raise CodeError(
+            "uscc_charset",
+            f"character at position {pos} is outside the GB 32100 charset",
+            field=field,
+        ) from None
+    # (31 - sum mod 31) mod 31 == -sum mod 31; map stops after the 17 weights.
+    if USCC_CHARSET[-sum(map(_mul, values, USCC_WEIGHTS)) % 31] != code[17]:
         raise CodeError("uscc_check", "check character does not match (GB 32100)", field=field)
     region = code[2:8]
-    if not _DIGITS6.fullmatch(region):
+    if not region.isdigit():  # the charset is ASCII, so this means 6 ASCII digits
         raise CodeError("uscc_region", "characters 3-8 must be a 6-digit region code", field=field)
     if require_known_region and not _regions.is_known_region(region):
         raise CodeError("uscc_region", "characters 3-8 are not a known region code", field=field)
@@ -210,6 +217,23 @@ def resident_id_check_char(first17: str) -> str:
     return ID_CHECK_CHARS[total % 11]
 
 
+_ID_ASCII_BIAS = 48 * sum(ID_WEIGHTS)  # sum(w * ord(d)) - bias == sum(w * int(d)) for ASCII digits
+_today_cache: tuple[_dt.date, float, float] = (_dt.date.min, 0.0, 0.0)  # (day, its start, next start)
+
+
+def _local_today() -> _dt.date:
+    """``date.today()``, read from the clock once per local day rather than once per ID."""
+    global _today_cache
+    day, start, until = _today_cache
+    now = _time.time()
+    if not start <= now < until:  # a new day (or the clock was set back)
+        day = _dt.date.fromtimestamp(now)
+        start = _dt.datetime.combine(day, _dt.time()).timestamp()
+        until = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time()).timestamp()
+        _today_cache = (day, start, until)
+    return day
+
+
 def _parse_yyyymmdd(digits8: str) -> _dt.date | None:
     try:
         return _dt.date(int(digits8[:4]), int(digits8[4:6]), int(digits8[6:8]))
@@ -241,7 +265,8 @@ def validate_resident_id(
     """
     if not isinstance(code, str) or len(code) != 18:
         raise CodeError("id_length", "resident ID must be 18 characters", field=field)
-    if not _ID_DIGITS17.fullmatch(code[:17]) or code[17] not in "0123456789X":
+    # isascii() first: str.isdigit() alone also accepts other scripts' digits.
+    if not (code.isascii() and code[:17].isdigit()) or code[17] not in "0123456789X":
         raise CodeError(
             "id_charset",
             "resident ID must be 17 digits followed by a digit or 'X'",
@@ -252,11 +277,12 @@ def validate_resident_id(
         raise CodeError(
             "id_birth_date", "birth date (characters 7-14) is not a calendar date", field=field
         )
-    if birth < _ID_MIN_BIRTH or birth > (today or _dt.date.today()):
+    if birth < _ID_MIN_BIRTH or birth > (today or _local_today()):
         raise CodeError(
             "id_birth_date", "birth date (characters 7-14) is out of range", field=field
         )
-    if resident_id_check_char(code[:17]) != code[17]:
+    # resident_id_check_char without re-checking: weights times ASCII codes, less 48 each.
+    if ID_CHECK_CHARS[(sum(map(_mul, code[:17].encode("ascii"), ID_WEIGHTS)) - _ID_ASCII_BIAS) % 11] != code[17]:
         raise CodeError("id_check", "check character does not match (GB 11643)", field=field)
     if code[:2] not in ID_PROVINCE_PREFIXES:
         raise CodeError("id_region", "characters 1-2 are not a province-level code", field=field)

@@ -75,7 +75,15 @@ def _getter(path: str) -> Callable[[Any], list | tuple]:
         if node is None:
             return ()
         return walk(node, depth, []) if isinstance(node, list) else (node,)
-    return get
+
+    def get_top(node: Any) -> list | tuple:  # ``get`` for a one-segment path, the loop unrolled
+        if isinstance(node, dict):
+            node = node.get(parts[0])
+            if node is None:
+                return ()
+            return walk(node, 1, []) if isinstance(node, list) else (node,)
+        return walk(node, 0, []) if isinstance(node, list) else ()
+    return get_top if depth == 1 else get
 
 
 def _first(get: Callable[[Any], list | tuple], node: Any) -> Any:
@@ -163,8 +171,11 @@ def _order(strict: bool) -> Callable[[Rule], Callable[[dict], None]]:
         message, field = f"must be {word} {rule.other}", rule.field
 
         def check(value: dict) -> None:
-            later, earlier = _first(get_later, value), _first(get_earlier, value)
-            if later is None or earlier is None:
+            later = _first(get_later, value)
+            if later is None:  # the common case (a stage without this date): one lookup, not two
+                return
+            earlier = _first(get_earlier, value)
+            if earlier is None:
                 return
             a, b = _comparable(later), _comparable(earlier)
             if type(a) is not type(b):

@@ -465,3 +465,98 @@ def test_ancestors_are_consistent(code):
     assert [order[lv] for lv in levels] == sorted(order[lv] for lv in levels)
     for child, par in zip(chain, chain[1:], strict=False):
         assert child in regions.children(par)
+
+
+# -- the validators' one-pass implementations against the rules as written ----------------------
+
+
+def _reference_uscc_reason(code) -> str | None:
+    """GB 32100 as the docstring states it, one rule at a time (no shortcuts)."""
+    if not isinstance(code, str) or len(code) != 18:
+        return "uscc_length"
+    if any(ch not in USCC_CHARSET for ch in code):
+        return "uscc_charset"
+    total = sum(USCC_CHARSET.index(ch) * w for ch, w in zip(code[:17], codes.USCC_WEIGHTS, strict=True))
+    if USCC_CHARSET[(31 - total % 31) % 31] != code[17]:
+        return "uscc_check"
+    if not all(ch in "0123456789" for ch in code[2:8]):
+        return "uscc_region"
+    return None
+
+
+def _reference_id_reason(code, today: dt.date) -> str | None:
+    """GB 11643 as the docstring states it, one rule at a time (no shortcuts)."""
+    if not isinstance(code, str) or len(code) != 18:
+        return "id_length"
+    if not all(ch in "0123456789" for ch in code[:17]) or code[17] not in "0123456789X":
+        return "id_charset"
+    try:
+        birth = dt.date(int(code[6:10]), int(code[10:12]), int(code[12:14]))
+    except ValueError:
+        return "id_birth_date"
+    if not dt.date(1900, 1, 1) <= birth <= today:
+        return "id_birth_date"
+    if codes.ID_CHECK_CHARS[sum(int(c) * w for c, w in zip(code[:17], codes.ID_WEIGHTS, strict=True)) % 11] != code[17]:
+        return "id_check"
+    if code[:2] not in codes.ID_PROVINCE_PREFIXES:
+        return "id_region"
+    return None
+
+
+def _reason(fn, *args, **kwargs) -> str | None:
+    try:
+        fn(*args, **kwargs)
+    except CodeError as exc:
+        return exc.reason
+    return None
+
+
+# Mostly near-valid codes (the interesting cases), with characters other scripts call digits.
+_CODE_CHARS = st.sampled_from(list(USCC_CHARSET) + ["I", "O", "x", "٣", "３", "𝟗", " ", "中"])
+
+
+_VALID_USCC = st.builds(make_uscc, st.sampled_from(["330106", "110101"]),
+                       st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8))
+
+
+def _replace(code: str, i: int, ch: str) -> str:
+    return code[:i] + ch + code[i + 1:]
+
+
+@given(st.one_of(
+    _VALID_USCC,
+    st.builds(_replace, _VALID_USCC, st.integers(0, 17), _CODE_CHARS),
+    st.lists(_CODE_CHARS, min_size=16, max_size=19).map("".join),
+))
+@settings(max_examples=400)
+def test_uscc_validator_agrees_with_the_rules_as_written(code):
+    assert _reason(codes.validate_uscc, code) == _reference_uscc_reason(code)
+
+
+_ANY_RESIDENT_ID = st.builds(make_resident_id, st.sampled_from(["330106", "990101", "830000"]),
+                             st.dates(dt.date(1880, 1, 1), dt.date(2030, 12, 31)), st.integers(0, 999))
+
+
+@given(st.one_of(
+    _ANY_RESIDENT_ID,
+    st.builds(_replace, _ANY_RESIDENT_ID, st.integers(0, 17), st.sampled_from(list("0123456789X") + ["x", "٣", "３"])),
+    st.lists(st.sampled_from(list("0123456789X") + ["x", "٣", "３", "A"]), min_size=17, max_size=19).map("".join),
+))
+@settings(max_examples=400)
+def test_resident_id_validator_agrees_with_the_rules_as_written(code):
+    today = dt.date(2026, 6, 1)
+    assert _reason(codes.validate_resident_id, code, today=today) == _reference_id_reason(code, today)
+
+
+def test_resident_id_default_today_follows_the_local_date(monkeypatch):
+    # The default "today" is cached per local day; it must move on at midnight and when the
+    # clock is set back, exactly as date.today() would.
+    born_today = make_resident_id("330106", dt.date(2026, 3, 2), 7)
+    clock = {"now": dt.datetime(2026, 3, 1, 23, 59, 59).timestamp()}
+    monkeypatch.setattr(codes._time, "time", lambda: clock["now"])
+    monkeypatch.setattr(codes, "_today_cache", (dt.date.min, 0.0, 0.0))
+    assert _reason(codes.validate_resident_id, born_today) == "id_birth_date"  # born tomorrow
+    clock["now"] = dt.datetime(2026, 3, 2, 0, 0, 0).timestamp()
+    assert _reason(codes.validate_resident_id, born_today) is None
+    clock["now"] = dt.datetime(2026, 3, 1, 12, 0, 0).timestamp()  # clock set back a day
+    assert _reason(codes.validate_resident_id, born_today) == "id_birth_date"

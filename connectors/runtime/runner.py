@@ -11,6 +11,13 @@ broker. If any delivery failed or has no outcome, nothing is committed: the batc
 committed offsets, so the batch is polled and produced again (duplicates carry the same
 record id). Any other failure after a poll (registry, flush, SQL) rewinds the same way.
 
+**Read-ahead.** While the broker acknowledges a batch, the runner already polls and prepares
+the next one (``prefetch``), so the acknowledgement round trip overlaps work instead of
+idling the thread. Preparing has no effect outside the runner: the read-ahead batch is sent
+by the next cycle, and dropped on close or rewind (the task re-opens at the committed
+offsets and reads it again). A read-ahead that fails is dropped the same way and the next
+cycle polls afresh, where the error surfaces with its retries.
+
 **Rejections.** A record failing a stage (:class:`~connectors.runtime.pipeline.RecordRejected`)
 is, in ``tolerant`` mode, sent to ``dlq.<connector>`` with its original bytes and the
 :mod:`connectors.runtime.dlq` headers, and counts as handled (its offset is committed once
@@ -28,6 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from connectors.runtime.batch import (
@@ -87,7 +95,7 @@ class SourceRunner(RunnerLifecycle):
                  clock: Callable[[], float] = time.time, topic_names: Mapping[str, str] | None = None,
                  retry_attempts: int = 5, retry_initial: float = 0.2, retry_max: float = 5.0,
                  flush_timeout: float = 60.0, max_failures: int = 5,
-                 before_commit: Callable[[], None] | None = None):
+                 before_commit: Callable[[], None] | None = None, prefetch: bool = True):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
         if batch_size < 1 or retry_attempts < 1 or max_failures < 1:
@@ -103,6 +111,8 @@ class SourceRunner(RunnerLifecycle):
         # Fencing hook (connect worker): raises if this process may no longer commit for the
         # connector (lost lease); the batch is then not committed and rewinds.
         self.before_commit = before_commit
+        self.prefetch = prefetch
+        self._read_ahead: _Prepared | None = None
         self.state = "STOPPED"
         self.attempt = 1  # tries of the current uncommitted position; the hub.attempts header
         self._open = False
@@ -128,6 +138,7 @@ class SourceRunner(RunnerLifecycle):
 
     def close(self) -> None:
         """Close the task if open (the producer, registry and store belong to the caller)."""
+        self._read_ahead = None  # polled past the committed offsets: read again after re-opening
         if self._open:
             self._open = False
             self.task.close()
@@ -218,19 +229,13 @@ class SourceRunner(RunnerLifecycle):
             self._rewind = True
             raise
 
-    def _run_batch(self) -> BatchResult:
+    def _poll_and_prepare(self) -> _Prepared:
         started = time.perf_counter()
         raws = self._retrying("poll", lambda: self.task.poll(self.batch_size))
         if self.metrics:
             self.metrics.poll_latency(self.name, time.perf_counter() - started)
             self.metrics.polled(self.name, len(raws))
-        result = BatchResult(polled=len(raws))
-        if not raws:
-            return result
-        acks, sent, last = DeliveryTracker(), 0, {}
-        strict_error: ConnectorStrictModeError | None = None
         ingest_ms = int(self.clock() * 1000)
-        send_started = time.perf_counter()
         # Prepare the whole batch, then send it in one tight loop: the producer's I/O thread
         # then gets full batches instead of a wake-up every few records (GIL hand-offs).
         prepared: list[tuple[RawRecord, list[Send] | RecordRejected]] = []
@@ -241,7 +246,26 @@ class SourceRunner(RunnerLifecycle):
                 prepared.append((raw, rej))
                 if self.mode == "strict":
                     break
-        for raw, sends in prepared:
+        return _Prepared(len(raws), prepared, self._newest_event_ms)
+
+    def _prefetch(self) -> None:
+        try:
+            batch = self._poll_and_prepare()
+        except Exception as exc:  # noqa: BLE001 - dropped; the next cycle re-opens and polls again
+            log.debug("read-ahead failed", extra={"connector": self.name, "error_class": type(exc).__name__})
+            self._rewind = True  # the task may have moved past what it returned
+            return
+        self._read_ahead = batch if batch.polled else None
+
+    def _run_batch(self) -> BatchResult:
+        batch, self._read_ahead = self._read_ahead or self._poll_and_prepare(), None
+        result = BatchResult(polled=batch.polled)
+        if not batch.polled:
+            return result
+        acks, sent, last = DeliveryTracker(), 0, {}
+        strict_error: ConnectorStrictModeError | None = None
+        send_started = time.perf_counter()
+        for raw, sends in batch.prepared:
             try:
                 if isinstance(sends, RecordRejected):
                     raise sends
@@ -258,6 +282,10 @@ class SourceRunner(RunnerLifecycle):
                 result.dead_lettered += 1
                 result.rejected[f"{rej.stage}/{rej.reason}"] += 1
             last[raw.partition] = raw.offset
+        sending = time.perf_counter() - send_started
+        if self.prefetch and strict_error is None:
+            self._prefetch()  # overlaps the broker's acknowledgements of this batch
+        flush_started = time.perf_counter()
         self.producer.flush(self.flush_timeout)
         complete = acks.wait(sent, self.flush_timeout)
         if not complete or acks.failed:
@@ -266,7 +294,8 @@ class SourceRunner(RunnerLifecycle):
                 f"({acks.first_error or 'no error class'}), {sent - acks.done} without outcome; "
                 "nothing committed, rewinding to the last checkpoint")
         if self.metrics:
-            self.metrics.produce_latency(self.name, time.perf_counter() - send_started)
+            # Sending plus waiting for the acknowledgements; the read-ahead in between is not produce time.
+            self.metrics.produce_latency(self.name, sending + time.perf_counter() - flush_started)
         result.produced = sum(n for t, n in acks.ok_by_topic.items() if t != self.dlq_topic)
         if last:
             if self.before_commit is not None:
@@ -274,7 +303,7 @@ class SourceRunner(RunnerLifecycle):
             self._retrying("commit", lambda: self.offsets.commit(self.name, last))
             result.committed = dict(last)
         self.attempt = 1
-        self._record(result, acks, len(last))
+        self._record(result, acks, len(last), batch.newest_event_ms)
         if strict_error is not None:
             log.error("strict mode: connector failed", extra={
                 "connector": self.name, "stage": strict_error.rejection.stage,
@@ -284,13 +313,13 @@ class SourceRunner(RunnerLifecycle):
             raise strict_error
         return result
 
-    def _record(self, result: BatchResult, acks: DeliveryTracker, partitions: int) -> None:
+    def _record(self, result: BatchResult, acks: DeliveryTracker, partitions: int, newest_ms: int) -> None:
         if self.metrics:
             for topic, n in acks.ok_by_topic.items():
                 if topic != self.dlq_topic:
                     self.metrics.produced(self.name, self._catalog_of.get(topic, topic), n)
             if partitions:
-                newest = self._newest_event_ms / 1000 if self._newest_event_ms else None
+                newest = newest_ms / 1000 if newest_ms else None
                 self.metrics.committed(self.name, partitions, result.polled, self.clock(), newest)
         if result.dead_lettered:
             log.info("batch dead letters", extra={"connector": self.name, "rejected": dict(result.rejected)})
@@ -300,3 +329,11 @@ class SourceRunner(RunnerLifecycle):
 
     # -- the loop --------------------------------------------------------------------------
 
+
+@dataclass(slots=True)
+class _Prepared:
+    """A polled batch, each record prepared (its sends) or rejected; ``newest_event_ms`` as of its end."""
+
+    polled: int
+    prepared: list[tuple[RawRecord, list[Send] | RecordRejected]]
+    newest_event_ms: int

@@ -197,7 +197,7 @@ def test_transient_poll_errors_are_retried(store, metrics):
 
     task.poll = flaky_poll
     result = make_runner(task, store, FakeProducer(), metrics=metrics).run_once()
-    assert result.produced == 1 and len(calls) == 3
+    assert result.produced == 1 and len(calls) == 4  # three tries for the batch, then the read-ahead
     assert metrics.registry.get_sample_value("hub_connector_retries_total",
                                              {"connector": "unit-conn", "operation": "poll"}) == 2
 
@@ -233,3 +233,112 @@ def test_run_gives_up_after_max_failures(store, metrics):
 def test_bad_mode_lists_valid_ones(store):
     with pytest.raises(ValueError, match="tolerant, strict"):
         make_runner(ListTask([]), store, FakeProducer(), mode="lenient")
+
+
+# -- read-ahead: the next batch is polled and prepared while this one is acknowledged -------------
+
+
+class EventLog(FakeProducer):
+    """A FakeProducer that logs flushes into a shared event list."""
+
+    def __init__(self, events: list, **kw):
+        super().__init__(**kw)
+        self.events = events
+
+    def flush(self, timeout=None):
+        self.events.append(("flush", len(self.queue)))
+        return super().flush(timeout)
+
+
+def logged_task(records, events):
+    task = ListTask(records)
+    real_poll = task.poll
+
+    def poll(n):
+        batch = real_poll(n)
+        events.append(("poll", [r.offset for r in batch]))
+        return batch
+    task.poll = poll
+    return task
+
+
+def test_next_batch_is_read_ahead_before_the_flush_and_sent_by_the_next_cycle(store):
+    events, records = [], [good(i) for i in range(5)]
+    producer = EventLog(events)
+    runner = make_runner(logged_task(records, events), store, producer, batch_size=2)
+    first = runner.run_once()
+    assert events == [("poll", ["0", "1"]), ("poll", ["2", "3"]), ("flush", 2)]
+    assert first.produced == 2 and first.committed == {"cases": "1"} and store.load("unit-conn") == {"cases": "1"}
+    second = runner.run_once()  # sends the read-ahead batch, reads the next one ahead
+    assert events[3:] == [("poll", ["4"]), ("flush", 2)] and second.committed == {"cases": "3"}
+    third = runner.run_once()
+    assert events[5:] == [("poll", []), ("flush", 1)] and third.committed == {"cases": "4"}
+    assert runner.run_once().polled == 0
+    assert [m["key"] for m in producer.on(PENALTY)] == [r.key.encode() for r in records]
+
+
+def test_read_ahead_is_dropped_when_the_batch_fails_and_read_again(store):
+    # The first batch's deliveries fail: nothing is committed, and the batch read ahead
+    # (polled past the committed offsets) must not be sent as if it followed a commit.
+    failing = {"on": True}
+    producer = FakeProducer(fail=lambda topic, value, key: failing["on"])
+    records = [good(i) for i in range(4)]
+    task = ListTask(records)
+    runner = make_runner(task, store, producer, batch_size=2)
+    with pytest.raises(BatchNotCommitted):
+        runner.run_once()
+    failing["on"] = False
+    results = [runner.run_once() for _ in range(3)]
+    assert task.opened == [{}, {}]  # re-opened at the (empty) committed offsets
+    assert [r.committed for r in results] == [{"cases": "1"}, {"cases": "3"}, {}]
+    assert [m["key"] for m in producer.on(PENALTY)] == [r.key.encode() for r in records]
+
+
+def test_a_failing_read_ahead_leaves_the_batch_committed_and_the_next_cycle_polls_again(store):
+    records = [good(i) for i in range(4)]
+    task = ListTask(records)
+    real_poll, calls = task.poll, []
+
+    def poll(n):
+        calls.append(n)
+        if len(calls) in (2, 3):  # the read-ahead, and its one retry
+            raise ConnectionError("source down")
+        return real_poll(n)
+    task.poll = poll
+    producer = FakeProducer()
+    runner = make_runner(task, store, producer, batch_size=2, retry_attempts=2)
+    first = runner.run_once()
+    assert first.committed == {"cases": "1"} and store.load("unit-conn") == {"cases": "1"}
+    second = runner.run_once()  # re-opens at the checkpoint: the task may have moved on
+    assert task.opened == [{}, {"cases": "1"}] and second.committed == {"cases": "3"}
+    assert [m["key"] for m in producer.on(PENALTY)] == [r.key.encode() for r in records]
+
+
+def test_close_drops_the_read_ahead(store):
+    events: list = []
+    producer, task = FakeProducer(), logged_task([good(i) for i in range(4)], events)
+    runner = make_runner(task, store, producer, batch_size=2)
+    runner.run_once()
+    runner.close()
+    assert runner.run_once().committed == {"cases": "3"}
+    assert task.opened == [{}, {"cases": "1"}]
+    assert events == [("poll", ["0", "1"]), ("poll", ["2", "3"]),  # the batch, its read-ahead
+                      ("poll", ["2", "3"]), ("poll", [])]  # after re-opening: read again
+    assert len(producer.on(PENALTY)) == 4
+
+
+def test_strict_mode_does_not_read_ahead_past_a_bad_record(store):
+    events: list = []
+    runner = make_runner(logged_task([good(0), bad_uscc(1), good(2), good(3)], events), store, EventLog(events),
+                         batch_size=2, mode="strict")
+    with pytest.raises(ConnectorStrictModeError):
+        runner.run_once()
+    assert events == [("poll", ["0", "1"]), ("flush", 1)] and store.load("unit-conn") == {"cases": "0"}
+
+
+def test_without_prefetch_each_cycle_polls_only_its_own_batch(store):
+    events: list = []
+    runner = make_runner(logged_task([good(i) for i in range(3)], events), store, EventLog(events),
+                         batch_size=2, prefetch=False)
+    runner.run_once()
+    assert events == [("poll", ["0", "1"]), ("flush", 2)]

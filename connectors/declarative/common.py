@@ -11,11 +11,13 @@ import datetime as dt
 import decimal
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.avro_types import tokens
 from connectors.mapping import DeclarativeMapper, MappingSpec, get_path
 from connectors.runtime.contract import SourceTask
 from connectors.runtime.plugin import SourceParts
@@ -50,6 +52,14 @@ def _pick(doc: Any, path: str) -> str:
             out += [head, _text(get_path(doc, name))]
         return "".join([*out, rest])
     return _text(get_path(doc, path))
+
+
+@lru_cache(maxsize=1024)
+def picker(path: str) -> Callable[[dict], str]:
+    """``doc -> _pick(doc, path)`` for a document that is a dict, the path read once (paths come from config)."""
+    if "{" not in path and tokens(path) == ((path, ""),):  # a field name: get_path is doc.get(path)
+        return lambda doc: _text(doc.get(path))
+    return lambda doc: _pick(doc, path)
 
 
 def identity(config: DeclarativeSource, doc: Any, payload: bytes | Callable[[], bytes],
@@ -98,6 +108,22 @@ _CONVERT = {dt.datetime: dt.datetime.isoformat, dt.date: dt.date.isoformat, dt.t
 """Exact type -> what :func:`json_default` returns for it (the text the encoder then writes)."""
 
 
+def flat_values(names: Sequence[str], values: Sequence[Any]) -> dict[str, Any] | None:
+    """:func:`flat_document` of ``dict(zip(names, values))``, for names known to be exact ``str``.
+
+    One dict is built (a SQL row's document straight from the driver's tuple); the names are
+    not checked, so the caller must pass exact ``str`` names.
+    """
+    doc = dict(zip(names, values, strict=True))
+    for name, value in zip(names, values, strict=True):
+        if type(value) not in _AS_IS:
+            convert = _CONVERT.get(type(value))
+            if convert is None:
+                return None
+            doc[name] = convert(value)
+    return doc
+
+
 def flat_document(row: Mapping[str, Any]) -> dict[str, Any] | None:
     """``json.loads(to_payload(row))`` built without the round trip, for a flat row; else None.
 
@@ -110,14 +136,7 @@ def flat_document(row: Mapping[str, Any]) -> dict[str, Any] | None:
     """
     if not _STR.issuperset(map(type, row)):  # the encoder would write other names as text
         return None
-    doc = dict(row)
-    for name, value in row.items():
-        if type(value) not in _AS_IS:
-            convert = _CONVERT.get(type(value))
-            if convert is None:
-                return None
-            doc[name] = convert(value)
-    return doc
+    return flat_values(tuple(row), tuple(row.values()))
 
 
 def parts(task: SourceTask, config: DeclarativeSource) -> SourceParts:

@@ -26,6 +26,7 @@ reflected on ``open``; a missing table or column raises
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable
 from functools import partial
@@ -38,9 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from connectors.declarative.common import (
     DeclarativeSource,
     SourceConfigError,
-    flat_document,
+    flat_values,
     identity,
     parts,
+    picker,
     to_payload,
 )
 from connectors.runtime.contract import RawRecord, SourceTask
@@ -86,6 +88,7 @@ class SqlPollTask(SourceTask):
         m = config.mode
         self.order_col = m.updated_at_column if isinstance(m, UpdatedAtMode) else m.batch_column
         self.tag = "ts" if isinstance(m, UpdatedAtMode) else "batch"
+        self._statements: dict[tuple[int, bool], sa.Select] = {}
 
     def open(self, offsets: dict[str, str]) -> None:
         self.engine = make_engine(self.config.url.get_secret_value())
@@ -98,6 +101,7 @@ class SqlPollTask(SourceTask):
         missing = needed - set(self.table.c.keys())
         if missing:
             raise SourceConfigError(f"source table {self.config.table!r} has no column(s) {', '.join(sorted(missing))}")
+        self._statements.clear()  # built on the table reflected here
         stored = offsets.get(self.config.table)
         if stored:
             pos = json.loads(stored)
@@ -117,57 +121,76 @@ class SqlPollTask(SourceTask):
             return dt.date.fromisoformat(value)
         return value
 
+    def _statement(self, max_records: int, resume: bool) -> sa.Select:
+        """The poll's SELECT, built once per (batch size, resuming) and executed with bound positions."""
+        key = (max_records, resume)
+        stmt = self._statements.get(key)
+        if stmt is None:
+            t, pk_name = self.table, self.config.mode.primary_key
+            order, pk = t.c[self.order_col], t.c[pk_name]
+            cols = [t.c[c] for c in self.config.columns] if self.config.columns else list(t.c)
+            # By identity: `in` would compare with ==, which builds a SQL expression per column.
+            if not any(c is order for c in cols):
+                cols.append(order)
+            if not any(c is pk for c in cols):
+                cols.append(pk)
+            stmt = sa.select(*cols).order_by(order, pk).limit(max_records)
+            if resume:
+                # (order, pk) > (ts, last_pk), written so an index on the order column serves it as a
+                # range scan: with a bare OR, SQLite walks the index from its start on every poll.
+                ts = sa.bindparam("ts", type_=order.type)
+                stmt = stmt.where(order >= ts, sa.or_(order > ts, pk > sa.bindparam("pk", type_=pk.type)))
+            stmt = self._statements[key] = stmt
+        return stmt
+
     def poll(self, max_records: int) -> list[RawRecord]:
         assert self.engine is not None and self.table is not None, "poll before open"
-        t, pk_name = self.table, self.config.mode.primary_key
-        order, pk = t.c[self.order_col], t.c[pk_name]
-        cols = [t.c[c] for c in self.config.columns] if self.config.columns else list(t.c)
-        # By identity: `in` would compare with ==, which builds a SQL expression per column.
-        if not any(c is order for c in cols):
-            cols.append(order)
-        if not any(c is pk for c in cols):
-            cols.append(pk)
-        stmt = sa.select(*cols).order_by(order, pk).limit(max_records)
-        if self.last is not None:
-            ts, last_pk = self.last
-            # (order, pk) > (ts, last_pk), written so an index on the order column serves it as a
-            # range scan: with a bare OR, SQLite walks the index from its start on every poll.
-            stmt = stmt.where(order >= ts, sa.or_(order > ts, pk > last_pk))
+        stmt = self._statement(max_records, self.last is not None)
+        params = {"ts": self.last[0], "pk": self.last[1]} if self.last is not None else {}
         with self.engine.connect() as conn:
-            result = conn.execute(stmt)
+            result = conn.execute(stmt, params)
             # Reflected names are sqlalchemy's quoted_name (a str subclass); the payload writes
             # them as text and the document must hold them as plain str.
             names = tuple(map(str, result.keys()))
-            rows = [dict(zip(names, r, strict=True)) for r in result]
+            rows = result.fetchall()
+        if not rows:
+            return []
+        config, table, tag = self.config, self.config.table, self.tag
+        i_order, i_pk = names.index(self.order_col), names.index(config.mode.primary_key)
+        key_of, version_of = picker(config.key), picker(config.version) if config.version is not None else None
         out = []
-        for row in rows:
-            self.last = (row[self.order_col], row[pk_name])
-            at, row_pk = _plain(row[self.order_col]), _plain(row[pk_name])
-            offset = _offset(self.tag, at, row_pk)
+        for values in rows:
+            at, row_pk = _plain(values[i_order]), _plain(values[i_pk])
+            offset = _offset(tag, at, row_pk)
             # The payload's document is built from the row rather than parsed back from it; the
             # runner reuses it (RawRecord.decoded) instead of parsing the payload once more.
-            doc = flat_document(row)
+            doc = flat_values(names, values)
             payload: bytes | Callable[[], bytes]
             if doc is None:
-                payload = to_payload(row)
-                found = json.loads(payload)
+                payload = to_payload(dict(zip(names, values, strict=True)))
+                key, version = identity(config, json.loads(payload), payload, "")
             else:
                 # to_payload(doc) is the same bytes as to_payload(row) (dates and decimals already
                 # converted), encoded only when needed: for a dead letter or the version hash.
-                payload, found = partial(to_payload, doc), doc
-                if self.config.version is None:
+                payload = partial(to_payload, doc)
+                if version_of is None:
                     payload = payload()
-            # The fallback key holds the position as ASCII-escaped JSON: the offset itself unless
-            # the offset has non-ASCII text.
-            fallback = offset if offset.isascii() else json.dumps({self.tag: at, "pk": row_pk})
-            key, version = identity(self.config, found, payload, f"{self.config.table}@{fallback}")
-            out.append(RawRecord(self.config.table, offset, key, version, payload, encoding="utf-8", decoded=doc))
+                    key, version = key_of(doc), hashlib.sha256(payload).hexdigest()[:16]
+                else:
+                    key, version = key_of(doc), version_of(doc)
+            if not key:
+                # No key: the position stands in, as ASCII-escaped JSON -- the offset itself unless
+                # the offset has non-ASCII text.
+                key = f"{table}@{offset if offset.isascii() else json.dumps({tag: at, 'pk': row_pk})}"
+            out.append(RawRecord(table, offset, key, version, payload, encoding="utf-8", decoded=doc))
+        self.last = (rows[-1][i_order], rows[-1][i_pk])
         return out
 
     def close(self) -> None:
         if self.engine is not None:
             self.engine.dispose()
             self.engine, self.table = None, None
+            self._statements.clear()
 
 
 def _plain(v: Any) -> Any:

@@ -24,7 +24,14 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.config import validate_config
-from connectors.declarative.common import flat_document, identity, json_default, to_payload
+from connectors.declarative.common import (
+    _pick,
+    flat_document,
+    identity,
+    json_default,
+    picker,
+    to_payload,
+)
 from connectors.declarative.sql_poll import SqlPollConfig, SqlPollTask, _offset
 from connectors.plugins import get_plugin
 from connectors.runtime.batch import DeliveryTracker
@@ -107,6 +114,15 @@ def test_key_and_version_match_the_round_trip(key, version):
         expected = identity(config, json.loads(payload), payload, "fallback")
         assert identity(config, flat_document(row), payload, "fallback") == expected
         assert identity(config, flat_document(row), lambda row=row: to_payload(row), "fallback") == expected
+
+
+@pytest.mark.parametrize("path", ["case_code", "id", "missing", "a.b", "list[1]", "list[9]", "{id}-{case_code}",
+                                  "{a.b}/{list[0]}", "plain{", "名称", "a b", "{missing}"])
+def test_picker_is_pick(path):
+    docs = [*(flat_document(row) for row in ROWS), {"a": {"b": 1.0}, "list": ["x", 2, None], "名称": "甲", "a b": 3},
+            {"a": None, "list": "not a list", "case_code": 7.5}]
+    for doc in docs:
+        assert picker(path)(doc) == _pick(doc, path)
 
 
 @pytest.mark.parametrize("value", ["2024-01-01T00:00:06", 'a "b" \\ c', "批次0001", "\u0001\n", "", 0, -5, 2**64,

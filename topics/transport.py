@@ -129,6 +129,7 @@ class ConfluentProducer(Producer):
             })
         self._producer = confluent_kafka.Producer(config)
         self._sent = 0
+        self._closed = False
         self._wrappers: dict[DeliveryCallback, Callable] = {}
 
     def _wrap(self, on_delivery: DeliveryCallback) -> Callable:
@@ -170,7 +171,15 @@ class ConfluentProducer(Producer):
         return self._producer.flush(-1 if timeout is None else timeout)
 
     def close(self):
+        if self._closed:
+            return
         self.flush()
+        # Releases librdkafka's threads and connections now rather than whenever the object is
+        # collected (older confluent-kafka versions have no close() and only release them then).
+        close = getattr(self._producer, "close", None)
+        if close is not None:
+            close()
+        self._closed = True
 
 
 TRANSPORTS: dict[str, type[Producer]] = {

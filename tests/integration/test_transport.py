@@ -42,6 +42,21 @@ def test_transport_delivers_every_record_with_callbacks(kafka_bootstrap, transpo
     assert records[0].headers() == [("source", b"test")]
 
 
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+def test_close_delivers_what_was_sent_then_refuses_more(kafka_bootstrap, transport):
+    topic = f"close-{transport}-{uuid.uuid4().hex[:8]}"
+    outcomes = []
+    producer = make_producer(HubSettings(kafka_bootstrap=kafka_bootstrap), transport=transport)
+    for i in range(10):
+        producer.send(topic, b"v", key=str(i).encode(), on_delivery=outcomes.append)
+    producer.close()
+    producer.close()  # idempotent
+    assert len(outcomes) == 10 and all(d.ok for d in outcomes)
+    with pytest.raises(Exception):  # noqa: B017,PT011 - each client has its own "closed" error
+        producer.send(topic, b"late")
+    assert len(consume_all(kafka_bootstrap, topic, expected=10)) == 10
+
+
 def test_unknown_transport_lists_the_valid_ones(kafka_bootstrap):
     with pytest.raises(ValueError, match="confluent, kafka-python|kafka-python, confluent"):
         make_producer(HubSettings(kafka_bootstrap=kafka_bootstrap), transport="nope")

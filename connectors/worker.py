@@ -280,10 +280,12 @@ def run_worker(settings: HubSettings, host: str = "127.0.0.1", port: int = 0, wo
                lease_ttl: float = 15.0) -> int:
     """``hub connect``: one worker until SIGTERM / SIGINT; serves /healthz and /metrics on ``port``
     (0: a free port, printed)."""
+    from connectors.runtime.collector import tune_collector
     from ops.logging import configure_logging
     from ops.threaded_server import ThreadedServer
 
     configure_logging(settings.log_level, settings.log_json)
+    tune_collector(settings.connect_gc_threshold)
     db = Database(settings.database_url)
     worker = ConnectWorker(settings, db, worker_id=worker_id, lease_ttl=lease_ttl)
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -51,6 +51,11 @@ class HubSettings(BaseSettings):
     producer_transport: Literal["kafka-python", "confluent"] = Field(
         "kafka-python", description="Producer implementation used by everything that writes to Kafka."
     )
+    connect_gc_threshold: int = Field(
+        10_000, ge=700,
+        description="First-generation threshold of the garbage collector in a connect worker (Python's default is 700): "
+                    "the runner keeps one or two batches in flight, which the default rescans every ~90 records.",
+    )
     broker_port: int | None = Field(
         None, ge=1, le=65535, description="Port for the embedded broker (unset: a free loopback port)."
     )

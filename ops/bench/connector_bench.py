@@ -8,7 +8,9 @@ For each producer transport it measures, in one run on one broker:
   same transport (and flushes);
 
 and prints records/s and the ratio connector/bare (target ≥ 0.5), plus the same comparison in
-process CPU time (steadier on a shared machine). With ``--profile`` it runs the connector once
+process CPU time (steadier on a shared machine). Both run under the garbage-collector threshold of a
+connect worker (``HUB_CONNECT_GC_THRESHOLD``; ``--gc-threshold 700`` for Python's default). With
+``--profile`` it runs the connector once
 more under cProfile and prints the share of its batch time spent in each stage.
 Run: ``python -m ops.bench.connector_bench [--records 200000] [--rounds 3] [--profile]``; with
 ``--rounds`` the figures are medians over rounds that alternate connector and bare runs.
@@ -62,9 +64,10 @@ def build_source(url: str, records: int) -> None:
     engine.dispose()
 
 
-def run(records: int, transports: list[str], profile: bool, rounds: int = 1) -> dict:
+def run(records: int, transports: list[str], profile: bool, rounds: int = 1, gc_threshold: int | None = None) -> dict:
     from connectors.config import validate_config
     from connectors.plugins import get_plugin
+    from connectors.runtime.collector import tune_collector
     from connectors.runtime.offsets import OffsetStore
     from connectors.runtime.pipeline import decode, record_id, repair, stamp_envelope
     from connectors.runtime.plugin import PluginContext
@@ -93,6 +96,10 @@ def run(records: int, transports: list[str], profile: bool, rounds: int = 1) -> 
                                database_url=f"sqlite:///{tmp / 'hub.db'}")
         db = Database(settings.database_url)
         db.create_schema()
+        # The process runs as a connect worker does (connectors/worker.py): same collector schedule.
+        threshold = gc_threshold or settings.connect_gc_threshold
+        previous_gc = tune_collector(threshold)
+        results["gc_threshold"] = threshold
         offsets = OffsetStore(db)
         registry = RegistryClient(env.registry_url, auth=env.writer)
 
@@ -190,6 +197,7 @@ def run(records: int, transports: list[str], profile: bool, rounds: int = 1) -> 
                 pstats.Stats(prof).sort_stats("tottime").print_stats(int(os.environ["HUB_BENCH_PROFILE_TOP"]))
         registry.close()
         db.dispose()
+        gc.set_threshold(*previous_gc)
     gc.unfreeze()
     return results
 
@@ -222,10 +230,10 @@ def _stages(prof: cProfile.Profile) -> dict[str, float]:
 
 def report(results: dict, records: int) -> None:
     print(f"\nConnector benchmark: sql-poll → declarative mapping → PenaltyCaseEvent, {records:,} records, "
-          "acks=all, idempotent, checkpoints committed")
+          f"acks=all, idempotent, checkpoints committed, gc threshold {results['gc_threshold']}")
     print(f"{'transport':<14}{'connector rec/s':>16}{'bare rec/s':>12}{'ratio':>8}{'cpu ratio':>11}")
     for t, r in results.items():
-        if t not in ("profile", "profiled"):
+        if t not in ("profile", "profiled", "gc_threshold"):
             print(f"{t:<14}{r['connector']:>16,.0f}{r['bare']:>12,.0f}{r['ratio']:>8.2f}{r['cpu_ratio']:>11.2f}"
                   f"   per round: {', '.join(f'{x:.2f}' for x in r['ratios'])}")
     print("ratio = connector / bare encode-and-produce loop (target ≥ 0.50); cpu ratio = bare / connector "
@@ -243,9 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also profile the connector by stage")
     parser.add_argument("--rounds", type=int, default=1, help="alternate connector and bare runs R times; "
                                                               "report medians")
+    parser.add_argument("--gc-threshold", type=int, default=None,
+                        help="first-generation GC threshold (default: HUB_CONNECT_GC_THRESHOLD, as a connect worker)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    results = run(args.records, args.transports, args.profile, args.rounds)
+    results = run(args.records, args.transports, args.profile, args.rounds, args.gc_threshold)
     report(results, args.records)
     if args.json:
         print(json.dumps(results, indent=2))

@@ -71,9 +71,9 @@ def identity(config: DeclarativeSource, doc: Any, payload: bytes | Callable[[], 
     only read -- hashed into the version -- when the config names no version (or ``doc`` is
     not an object); it may then be given as a function returning the bytes.
     """
-    key = _pick(doc, config.key) if isinstance(doc, dict) else ""
+    key = picker(config.key)(doc) if isinstance(doc, dict) else ""
     if config.version is not None and isinstance(doc, dict):
-        version = _pick(doc, config.version)
+        version = picker(config.version)(doc)
     else:
         version = hashlib.sha256(payload() if callable(payload) else payload).hexdigest()[:16]
     return key or fallback, version

@@ -16,7 +16,7 @@ Modes (:class:`SqlPollConfig` ``mode``):
 
 Each row becomes a RawRecord whose payload is the row as UTF-8 JSON (dates and times ISO,
 decimals as strings, bytes as hex). Its document -- what the payload decodes to -- is built
-from the row directly (:func:`~connectors.declarative.common.flat_document`) and handed to the
+from the row directly (:func:`~connectors.declarative.common.flat_values`) and handed to the
 runner as ``RawRecord.decoded``; the payload is then encoded only if it is needed (a dead
 letter, or a version that is a content hash). The partition is the table name. The table is
 reflected on ``open``; a missing table or column raises
@@ -26,7 +26,6 @@ reflected on ``open``; a missing table or column raises
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Callable
 from functools import partial
@@ -42,7 +41,6 @@ from connectors.declarative.common import (
     flat_values,
     identity,
     parts,
-    picker,
     to_payload,
 )
 from connectors.runtime.contract import RawRecord, SourceTask
@@ -157,7 +155,6 @@ class SqlPollTask(SourceTask):
             return []
         config, table, tag = self.config, self.config.table, self.tag
         i_order, i_pk = names.index(self.order_col), names.index(config.mode.primary_key)
-        key_of, version_of = picker(config.key), picker(config.version) if config.version is not None else None
         out = []
         for values in rows:
             at, row_pk = _plain(values[i_order]), _plain(values[i_pk])
@@ -168,16 +165,14 @@ class SqlPollTask(SourceTask):
             payload: bytes | Callable[[], bytes]
             if doc is None:
                 payload = to_payload(dict(zip(names, values, strict=True)))
-                key, version = identity(config, json.loads(payload), payload, "")
+                found = json.loads(payload)
             else:
                 # to_payload(doc) is the same bytes as to_payload(row) (dates and decimals already
                 # converted), encoded only when needed: for a dead letter or the version hash.
-                payload = partial(to_payload, doc)
-                if version_of is None:
+                payload, found = partial(to_payload, doc), doc
+                if config.version is None:
                     payload = payload()
-                    key, version = key_of(doc), hashlib.sha256(payload).hexdigest()[:16]
-                else:
-                    key, version = key_of(doc), version_of(doc)
+            key, version = identity(config, found, payload, "")
             if not key:
                 # No key: the position stands in, as ASCII-escaped JSON -- the offset itself unless
                 # the offset has non-ASCII text.
@@ -190,7 +185,6 @@ class SqlPollTask(SourceTask):
         if self.engine is not None:
             self.engine.dispose()
             self.engine, self.table = None, None
-            self._statements.clear()
 
 
 def _plain(v: Any) -> Any:

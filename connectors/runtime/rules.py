@@ -10,21 +10,23 @@ A failed rule raises :class:`schemas.codes.CodeError`; its ``reason`` becomes th
 dead-letter reason (``uscc_check``, ``id_check``, ``region_unknown``, ``item_code_format``,
 ``date_order``, ...) and its message names the field and the rule, never the value.
 
-Rules are compiled once (:data:`COMPILERS`: paths split, the check bound) and a schema's
-list once per list object (:func:`check_rules`), so the per-record work is the walk and the
+Rules are compiled once (:data:`COMPILERS`: paths split, the check bound), and a schema's
+list once per list object into one generated function (:func:`check_rules`,
+:mod:`connectors.runtime.rules_compiled`), so the per-record work is the reads and the
 checks themselves. Pure functions (the only state is caches of compiled rules and of valid
 catalog/region codes); safe on any thread.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from connectors.runtime.rules_compiled import comparable as _comparable
+from connectors.runtime.rules_compiled import compile_rules
 from schemas import codes
 
 USCC_ID_TYPES = frozenset({"001"})
@@ -86,25 +88,39 @@ def _getter(path: str) -> Callable[[Any], list | tuple]:
     return get_top if depth == 1 else get
 
 
+def first_value_at(path: str) -> Callable[[Any], Any]:
+    """``fn(node)``: ``next(values_at(node, path), None)``, the path parsed once."""
+    get = _getter(path)
+    return lambda node: _first(get, node)
+
+
 def _first(get: Callable[[Any], list | tuple], node: Any) -> Any:
     found = get(node)
     return found[0] if found else None
 
 
+def _party(leaf: str, field: str) -> Callable[[dict], None]:
+    """Check one parent object's ``leaf`` id code by its sibling ``id_type.code``."""
+    def check_parent(parent: dict) -> None:
+        if parent.get(leaf) is None:
+            return
+        id_type = (parent.get("id_type") or {}).get("code")
+        if id_type in USCC_ID_TYPES:
+            codes.validate_uscc(parent[leaf], field=field)
+        elif id_type in RESIDENT_ID_TYPES:
+            codes.validate_resident_id(parent[leaf], field=field)
+    return check_parent
+
+
 def _party_id(rule: Rule) -> Callable[[dict], None]:
     # The id_code's meaning depends on its sibling id_type.code, so walk the parents.
     parent_path, _, leaf = rule.field.rpartition(".")
-    parents, field = _getter(parent_path), rule.field
+    parents, check_parent = _getter(parent_path), _party(leaf, rule.field)
 
     def check(value: dict) -> None:
         for parent in parents(value):
-            if not isinstance(parent, dict) or parent.get(leaf) is None:
-                continue
-            id_type = (parent.get("id_type") or {}).get("code")
-            if id_type in USCC_ID_TYPES:
-                codes.validate_uscc(parent[leaf], field=field)
-            elif id_type in RESIDENT_ID_TYPES:
-                codes.validate_resident_id(parent[leaf], field=field)
+            if isinstance(parent, dict):
+                check_parent(parent)
     return check
 
 
@@ -124,18 +140,30 @@ _REMEMBERED = 4096
 """Valid codes remembered per check (then forgotten all at once): a bound, not a tuning knob."""
 
 
-def _each(validator: Callable[..., None], remember: bool = False) -> Callable[[Rule], Callable[[dict], None]]:
-    """Run ``validator`` on every value at the rule's path.
+class _Each:
+    """Compiles a rule running ``validator`` on every value at the rule's path.
 
     ``remember``: the validator is a pure function of a catalog or administrative code (region,
     implementation-list code), so a string that passed once passes again; such codes repeat
     across records (a few thousand per system) and their check-character arithmetic is then
     skipped. Never used for codes of persons or parties.
     """
-    known: set[str] = set()
 
-    def compile_rule(rule: Rule) -> Callable[[dict], None]:
-        get, field = _getter(rule.field), rule.field
+    def __init__(self, validator: Callable[..., None], remember: bool = False):
+        self.validator, self.remember = validator, remember
+        self.known: set[str] = set()
+
+    def validate_and_remember(self, v: Any, field: str) -> None:
+        """Validate ``v``; remember it if it is a string that passed."""
+        self.validator(v, field=field)
+        if type(v) is str:
+            if len(self.known) >= _REMEMBERED:
+                self.known.clear()
+            self.known.add(v)
+
+    def __call__(self, rule: Rule) -> Callable[[dict], None]:
+        get, field, validator, known = _getter(rule.field), rule.field, self.validator, self.known
+        remember = self.validate_and_remember
 
         def check(value: dict) -> None:
             for v in get(value):
@@ -143,24 +171,9 @@ def _each(validator: Callable[..., None], remember: bool = False) -> Callable[[R
 
         def check_remembering(value: dict) -> None:
             for v in get(value):
-                if type(v) is str and v in known:
-                    continue
-                validator(v, field=field)
-                if type(v) is str:
-                    if len(known) >= _REMEMBERED:
-                        known.clear()
-                    known.add(v)
-        return check_remembering if remember else check
-    return compile_rule
-
-
-def _comparable(v: Any) -> Any:
-    # Dates compare as epoch days, timestamps as epoch millis (what fastavro accepts as ints).
-    if isinstance(v, dt.datetime):
-        return int(v.timestamp() * 1000)
-    if isinstance(v, dt.date):
-        return (v - dt.date(1970, 1, 1)).days
-    return v
+                if type(v) is not str or v not in known:
+                    remember(v, field)
+        return check_remembering if self.remember else check
 
 
 def _order(strict: bool) -> Callable[[Rule], Callable[[dict], None]]:
@@ -186,16 +199,18 @@ def _order(strict: bool) -> Callable[[Rule], Callable[[dict], None]]:
     return compile_rule
 
 
+_NOT_BEFORE, _AFTER = _order(strict=False), _order(strict=True)
+
 COMPILERS: dict[str, Callable[[Rule], Callable[[dict], None]]] = {
     "party_id": _party_id,
     "entity_id": _entity_id,
-    "uscc": _each(codes.validate_uscc),
-    "resident_id": _each(codes.validate_resident_id),
-    "region": _each(codes.validate_region, remember=True),
-    "item_code": _each(codes.validate_item_code),
-    "implementation_code": _each(codes.validate_implementation_code, remember=True),
-    "not_before": _order(strict=False),
-    "after": _order(strict=True),
+    "uscc": _Each(codes.validate_uscc),
+    "resident_id": _Each(codes.validate_resident_id),
+    "region": _Each(codes.validate_region, remember=True),
+    "item_code": _Each(codes.validate_item_code),
+    "implementation_code": _Each(codes.validate_implementation_code, remember=True),
+    "not_before": _NOT_BEFORE,
+    "after": _AFTER,
 }
 """Check name -> compiler: ``compile(rule) -> check(value)``, the rule's paths parsed once."""
 
@@ -258,10 +273,26 @@ for _rules in CODE_RULES.values():  # a typo in the table must fail at import, n
             raise KeyError(f"unknown check {_rule.check!r}; valid checks: {', '.join(CHECKS)}")
 
 
-_PLANS: dict[int, tuple[list[Rule], tuple[Rule, ...], tuple[Callable[[dict], None], ...]]] = {}
+def _inline(rule: Rule) -> tuple[str, Any] | None:
+    """How :func:`~connectors.runtime.rules_compiled.compile_rules` may write ``rule`` out (None: call it)."""
+    compiler = COMPILERS[rule.check]
+    if isinstance(compiler, _Each):
+        if compiler.remember:
+            return "remember", (compiler.known, compiler.validate_and_remember)
+        return "each", compiler.validator
+    if compiler is _entity_id:
+        return "entity", codes.validate_uscc
+    if compiler is _party_id:
+        return "party", _party(rule.field.rpartition(".")[2], rule.field)
+    if compiler is _NOT_BEFORE or compiler is _AFTER:
+        return "order", compiler is _AFTER
+    return None
 
 
-def _plan(listed: list[Rule]) -> tuple[Callable[[dict], None], ...]:
+_PLANS: dict[int, tuple[list[Rule], tuple[Rule, ...], Callable[[dict], None]]] = {}
+
+
+def _plan(listed: list[Rule]) -> Callable[[dict], None]:
     # Keyed by the list object and checked element by element, so a list changed in place
     # (tests, plug-ins) is recompiled rather than served stale.
     entry = _PLANS.get(id(listed))
@@ -269,8 +300,8 @@ def _plan(listed: list[Rule]) -> tuple[Callable[[dict], None], ...]:
             map(operator.is_, entry[1], listed)):
         if len(_PLANS) > 256:
             _PLANS.clear()
-        entry = _PLANS[id(listed)] = (listed, tuple(listed),
-                                      tuple(compiled(rule.check, rule) for rule in listed))
+        closures = [compiled(rule.check, rule) for rule in listed]
+        entry = _PLANS[id(listed)] = (listed, tuple(listed), compile_rules(listed, closures, _inline))
     return entry[2]
 
 
@@ -278,5 +309,4 @@ def check_rules(schema: str, value: dict, rules: dict[str, list[Rule]] = CODE_RU
     """Apply the rules of ``schema`` to ``value``; raises the first :class:`schemas.codes.CodeError`."""
     listed = rules.get(schema)
     if listed:
-        for check in _plan(listed):
-            check(value)
+        _plan(listed)(value)

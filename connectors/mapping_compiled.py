@@ -28,6 +28,7 @@ from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from connectors.avro_types import tokens as _tokens
+from connectors.codegen import Code
 from connectors.runtime.contract import Mapped, MappingError
 
 if TYPE_CHECKING:
@@ -39,36 +40,15 @@ _BOOLS = ("true", "false", "1", "0")
 _TRUE = ("true", "1")
 
 
-class _Code:
-    """Lines of generated code plus the namespace holding every constant they refer to."""
-
-    def __init__(self, shared: dict[str, Any]):
-        self.ns: dict[str, Any] = dict(shared)
-        self.lines: list[str] = []
-        self._n = 0
-
-    def const(self, value: Any) -> str:
-        name = f"_c{self._n}"
-        self._n += 1
-        self.ns[name] = value
-        return name
-
-    def emit(self, depth: int, line: str) -> None:
-        self.lines.append("    " * depth + line)
-
-    def build(self, name: str) -> Callable:
-        exec(compile("\n".join(self.lines) + "\n", "<compiled mapping>", "exec"), self.ns)  # noqa: S102 - see module docstring
-        return self.ns[name]
-
-
 def compile_mapper(mapper: DeclarativeMapper) -> Callable[[Any, Any], list[Mapped]]:
     """``fn(doc, raw) -> [Mapped]``, equivalent to ``mapper.interpret``; pure and thread-safe."""
     from connectors.mapping import _MISSING, _blank, _set_path, get_path
 
     shared = {"_M": _MISSING, "_ME": MappingError, "_blank": _blank, "_set_path": _set_path,
               "_get_path": get_path, "_NUMBERS": _NUMBERS, "_INT": _INT, "_BOOLS": _BOOLS, "_TRUE": _TRUE,
-              "_Mapped": Mapped, "_topic": mapper.spec.topic, "_fill": mapper._fill, "_BAD_DATE": _BAD_DATE}
-    code = _Code(shared)
+              "_Mapped": Mapped, "_topic": mapper.spec.topic, "_fill": mapper._fill, "_BAD_DATE": _BAD_DATE,
+              "_strip": str.strip}
+    code = Code(shared, "<compiled mapping>")
     code.emit(0, "def _map(doc, raw):")
     code.emit(1, "if not isinstance(doc, dict):")
     code.emit(2, "raise _ME('not_an_object', 'the source document is not an object')")
@@ -87,13 +67,13 @@ def compile_mapper(mapper: DeclarativeMapper) -> Callable[[Any, Any], list[Mappe
 
 def _value_function(mapper: DeclarativeMapper, target: str, rule: FieldRule, shared: dict) -> Callable:
     """``fn(doc) -> value | _MISSING`` for one rule (the sub-rules of ``each``)."""
-    code = _Code(shared)
+    code = Code(shared, "<compiled mapping>")
     code.emit(0, "def _value(doc):")
     _emit_value(code, 1, mapper, target, rule, tail=lambda d: code.emit(d, "return v"), missing="return _M")
     return code.build("_value")
 
 
-def _emit_value(code: _Code, d: int, mapper: DeclarativeMapper, target: str, rule: FieldRule, *,
+def _emit_value(code: Code, d: int, mapper: DeclarativeMapper, target: str, rule: FieldRule, *,
                 tail: Callable[[int], None], missing: str) -> None:
     """Lines computing the rule's value into ``v`` and then running ``tail`` (or ``missing`` if unset).
 
@@ -129,7 +109,8 @@ def _emit_value(code: _Code, d: int, mapper: DeclarativeMapper, target: str, rul
 
     def string(d: int) -> None:  # v is a stripped, non-empty str
         if rule.split is not None:
-            code.emit(d, f"v = [s.strip() for s in v.split({code.const(rule.split)}) if s.strip()]")
+            # [s.strip() for s in v.split(sep) if s.strip()], without a Python-level loop
+            code.emit(d, f"v = list(filter(None, map(_strip, v.split({code.const(rule.split)}))))")
             if el and rule.each is None:
                 code.emit(d, f"v = [{el}(x) for x in v]")
             elif el:
@@ -152,7 +133,7 @@ def _emit_value(code: _Code, d: int, mapper: DeclarativeMapper, target: str, rul
     def general(d: int, maybe_str: bool) -> None:  # v is not blank
         if maybe_str and rule.split is not None:
             code.emit(d, "if isinstance(v, str):")
-            code.emit(d + 1, f"v = [s.strip() for s in v.split({code.const(rule.split)}) if s.strip()]")
+            code.emit(d + 1, f"v = list(filter(None, map(_strip, v.split({code.const(rule.split)}))))")
         if rule.each is None:
             code.emit(d, "if isinstance(v, list):")
             code.emit(d + 1, f"v = [{el}(x) for x in v]" if el else "v = list(v)")
@@ -178,7 +159,7 @@ def _emit_value(code: _Code, d: int, mapper: DeclarativeMapper, target: str, rul
     general(d + 1, maybe_str=False)
 
 
-def _emit_coerce(code: _Code, d: int, kind: str, known: str) -> None:
+def _emit_coerce(code: Code, d: int, kind: str, known: str) -> None:
     """The interpreter's ``_coerce`` for a target of Avro ``kind``; ``known``: str, list or any."""
     if kind == "array":
         if known == "str":
@@ -201,7 +182,7 @@ def _emit_coerce(code: _Code, d: int, kind: str, known: str) -> None:
         code.emit(d + 1, "v = v.lower() in _TRUE")
 
 
-def _emit_get(code: _Code, d: int, path: str) -> None:
+def _emit_get(code: Code, d: int, path: str) -> None:
     """``v = <value at path in doc>`` (``doc`` is a dict): chained ``.get`` for names-only paths."""
     parts = _tokens(path)
     if parts and all(name for name, _index in parts):
@@ -212,7 +193,7 @@ def _emit_get(code: _Code, d: int, path: str) -> None:
         code.emit(d, f"v = _get_path(doc, {code.const(path)})")
 
 
-def _emit_assign(code: _Code, d: int, target: str) -> None:
+def _emit_assign(code: Code, d: int, target: str) -> None:
     """``value[<target>] = v``, creating records on the way (as ``_set_path`` does)."""
     parts = _tokens(target)
     if not parts or not all(name for name, _index in parts):
@@ -246,7 +227,7 @@ def _template_function(template: str) -> Callable[[dict], str | None]:
     return template_value
 
 
-def _emit_string_step(code: _Code, d: int, mapper: DeclarativeMapper, target: str, rule: FieldRule) -> bool:
+def _emit_string_step(code: Code, d: int, mapper: DeclarativeMapper, target: str, rule: FieldRule) -> bool:
     """Inline the rule's element step for a ``str`` ``v`` when it is the only one and a common kind.
 
     Covers a value map / operation table or a code table (the same code as the closures
@@ -460,18 +441,36 @@ def _each_function(mapper: DeclarativeMapper, target: str, rule: FieldRule, shar
             return rows
         return each_of_objects
 
-    differ = f"{target}: parallel source lists differ in length"
+    return _columns_function(mapper, target, rule, shared, absent)
 
-    def each_of_columns(doc: dict) -> Any:
-        lists = []
-        for k, fn in subs:
-            v = fn(doc)
-            lists.append((k, v if isinstance(v, list) else ([] if v is _MISSING else [v])))
-        lengths = {len(v) for _k, v in lists}
-        if len(lengths) > 1:
-            raise MappingError("list_length", differ)
-        n = lengths.pop() if lengths else 0
-        if n == 0:
-            return absent()
-        return [{k: v[i] for k, v in lists if v[i] is not _MISSING} for i in range(n)]
-    return each_of_columns
+
+def _columns_function(mapper: DeclarativeMapper, target: str, rule: FieldRule, shared: dict,
+                      absent: Callable[[], Any]) -> Callable:
+    """``each`` over parallel source columns, generated: every column's value inline, rows as dict displays.
+
+    Every column is computed before the lengths are compared (a column's own error comes
+    first, as in the interpreter). Elements of a column are never ``_MISSING`` (only a whole
+    column is), so every row has every key.
+    """
+    subs = list((rule.each or {}).items())
+    code = Code(shared, "<compiled mapping>")
+    code.emit(0, "def _each(doc):")
+    code.emit(1, "pass")
+    for i, (k, sub) in enumerate(subs):
+        _emit_value(code, 1, mapper, f"{target}[].{k}", sub, tail=lambda d, i=i: code.emit(d, f"c{i} = v"),
+                    missing=f"c{i} = _M")
+        code.emit(1, f"if not isinstance(c{i}, list):")
+        code.emit(2, f"c{i} = [] if c{i} is _M else [c{i}]")
+    if not subs:
+        code.emit(1, f"return {code.const(absent)}()")
+        return code.build("_each")
+    for i in range(1, len(subs)):
+        code.emit(1, f"if len(c{i}) != len(c0):")
+        code.emit(2, f"raise _ME('list_length', {code.const(f'{target}: parallel source lists differ in length')})")
+    code.emit(1, "if not c0:")
+    code.emit(2, f"return {code.const(absent)}()")
+    row = ", ".join(f"{code.const(k)}: a{i}" for i, (k, _sub) in enumerate(subs))
+    names = ", ".join(f"a{i}" for i in range(len(subs)))
+    columns = ", ".join(f"c{i}" for i in range(len(subs)))
+    code.emit(1, f"return [{{{row}}} for {names}, in zip({columns})]")
+    return code.build("_each")

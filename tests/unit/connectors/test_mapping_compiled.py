@@ -248,3 +248,26 @@ def test_memoised_dates_equal_the_interpreter_and_errors_name_their_target():
         doc = {**docs[0], **bad}
         expected = ("error", "bad_date", f"{target}: source is not a date in format {fmt}")
         assert _outcome(mapper, doc) == _outcome(mapper.interpret, doc) == expected
+
+
+PARALLEL = {"name": {"source": "names", "split": ","},
+            "certificate_number": {"source": "certs", "split": ",", "regex": "\\d+"}}
+
+
+@pytest.mark.parametrize("columns", [1, 2])
+@pytest.mark.parametrize("required", [False, True])
+@pytest.mark.parametrize("doc", [
+    {}, {"names": "甲,乙", "certs": "1,2"}, {"names": "甲,乙"}, {"certs": "1"}, {"names": "甲,乙", "certs": "1,2,3"},
+    {"names": " , ", "certs": ","}, {"names": "甲", "certs": "x,1,2"}, {"names": 7, "certs": 8},
+    {"names": ["甲", "乙"], "certs": "1,2"}, {"names": "", "certs": "   "},
+], ids=repr)
+def test_parallel_columns_equal_the_interpreter(doc, required, columns):
+    """``each`` over parallel columns: missing columns, unequal lengths, a column's own error first."""
+    each = dict(list(PARALLEL.items())[:columns])
+    spec = MappingSpec.model_validate({"topic": "penalty.case.events", "code_tables": _TABLES, "fields": {
+        **_REQUIRED, "officers": {"each": each, "required": required}}})
+    mapper = DeclarativeMapper(spec)
+    full = {"op": "I", "area": "330102", "no": "C-1", "st": "50", "t": "2025-06-30 10:00:00", **doc}
+    got = _outcome(mapper, full)
+    assert got[0] == "ok" or "officers" in got[2], got  # the document reaches the officers rule
+    assert got == _outcome(mapper.interpret, full)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from connectors.runtime.pipeline import RecordRejected
 from topics.transport import Delivery
@@ -78,9 +79,8 @@ class DeliveryTracker:
                 self._awaited = None
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
-    """One encoded record ready for ``Producer.send``."""
+class Send(NamedTuple):
+    """One encoded record ready for ``Producer.send`` (a tuple: one is built per record)."""
 
     topic: str
     value: bytes

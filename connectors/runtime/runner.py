@@ -58,13 +58,13 @@ from connectors.runtime.pipeline import (
     check_schema,
     decode,
     record_id,
-    repair,
+    repairer,
     stamp_envelope,
 )
-from connectors.runtime.rules import values_at
+from connectors.runtime.rules import first_value_at
 from ops.settings import HubSettings
 from schemas.loader import schema_json
-from topics.catalog import CATALOG, TopicSpec, dead_letter_topic
+from topics.catalog import CATALOG, dead_letter_topic
 from topics.serde import AvroSerializer, SchemaSource, SerializationError, subject_for
 from topics.transport import Producer
 
@@ -117,7 +117,8 @@ class SourceRunner(RunnerLifecycle):
         self.attempt = 1  # tries of the current uncommitted position; the hub.attempts header
         self._open = False
         self._rewind = False
-        self._serializers: dict[str, tuple[TopicSpec, str, AvroSerializer]] = {}
+        self._outputs: dict[str, _Output] = {}  # catalog topic -> what its records need
+        self._repair = repairer(self.identifier_fields)
         self._newest_event_ms = 0  # newest envelope.event_time prepared so far (commit-lag metric)
         self._catalog_of: dict[str, str] = {}
 
@@ -145,22 +146,25 @@ class SourceRunner(RunnerLifecycle):
 
     # -- one record ------------------------------------------------------------------------
 
-    def _serializer(self, topic: str) -> tuple[TopicSpec, str, AvroSerializer]:
-        entry = self._serializers.get(topic)
-        if entry is None:
+    def _output(self, topic: str) -> _Output:
+        """What records for catalog ``topic`` need (serializer, key reader, ...), built on first use."""
+        out = self._outputs.get(topic)
+        if out is None:
+            if topic not in CATALOG:
+                raise RecordRejected("map", "unknown_topic", f"mapper returned topic {topic!r}, not in the catalog")
             spec = CATALOG[topic]
             actual = self.topic_names.get(topic, topic)
             serializer = AvroSerializer(self.registry, subject_for(actual), schema_json(spec.value_schema))
             self._retrying("registry", lambda: serializer.header)  # resolve the schema id once
-            entry = self._serializers[topic] = (spec, actual, serializer)
+            out = self._outputs[topic] = _Output(actual, spec.value_schema, spec.key_field, serializer,
+                                                 first_value_at(spec.key_field))
             self._catalog_of[actual] = topic
-        return entry
+        return out
 
     def prepare(self, raw: RawRecord, ingest_ms: int) -> list[Send]:
         """Every standard record of ``raw``, encoded; raises RecordRejected (nothing is sent)."""
         doc = decode(raw, self.encoding)
-        if self.identifier_fields:
-            repair(doc, self.identifier_fields)
+        self._repair(doc)
         try:
             mapped: list[Mapped] = self.mapper(doc, raw)
         except MappingError as exc:
@@ -172,27 +176,26 @@ class SourceRunner(RunnerLifecycle):
         rid = record_id(self.source_system, raw.key, raw.version)
         sends = []
         for i, m in enumerate(mapped):
-            if m.topic not in CATALOG:
-                raise RecordRejected("map", "unknown_topic", f"mapper returned topic {m.topic!r}, not in the catalog")
-            spec, actual, serialize = self._serializer(m.topic)
+            out = self._outputs.get(m.topic) or self._output(m.topic)
             this_id = rid if len(mapped) == 1 else f"{rid}#{i}"
-            stamp_envelope(m.value, record_id=this_id, source_system=self.source_system, raw=raw,
+            value = m.value
+            stamp_envelope(value, record_id=this_id, source_system=self.source_system, raw=raw,
                            ingest_time_ms=ingest_ms)
             # Encoding checks the schema anyway; the slower walk that names the bad field runs
             # only for a record that fails to encode (the happy path pays for one pass, not two).
             try:
-                data = serialize(m.value)
+                data = out.serialize(value)
             except SerializationError as exc:
-                check_schema(spec.value_schema, m.value)
+                check_schema(out.schema, value)
                 raise RecordRejected("serialize", exc.reason, str(exc)) from None
-            check_code_rules(spec.value_schema, m.value)
-            event_ms = (m.value.get("envelope") or {}).get("event_time")
+            check_code_rules(out.schema, value)
+            event_ms = (value.get("envelope") or {}).get("event_time")
             if isinstance(event_ms, int) and event_ms > self._newest_event_ms:
                 self._newest_event_ms = event_ms
-            key = next(values_at(m.value, spec.key_field), None)
+            key = out.key_of(value)
             if not isinstance(key, str) or not key:
-                raise RecordRejected("validate", "key_missing", f"key field {spec.key_field} is empty")
-            sends.append(Send(actual, data, key.encode("utf-8"), [("hub.record_id", this_id.encode("utf-8"))]))
+                raise RecordRejected("validate", "key_missing", f"key field {out.key_field} is empty")
+            sends.append(Send(out.topic, data, key.encode("utf-8"), [("hub.record_id", this_id.encode("utf-8"))]))
         return sends
 
     def _send(self, send: Send, acks: DeliveryTracker) -> None:
@@ -337,3 +340,14 @@ class _Prepared:
     polled: int
     prepared: list[tuple[RawRecord, list[Send] | RecordRejected]]
     newest_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Output:
+    """One catalog topic as the runner produces it: the actual topic name, schema, key and serializer."""
+
+    topic: str
+    schema: str
+    key_field: str
+    serialize: AvroSerializer
+    key_of: Callable[[dict], object]

@@ -71,12 +71,28 @@ def identity(config: DeclarativeSource, doc: Any, payload: bytes | Callable[[], 
     only read -- hashed into the version -- when the config names no version (or ``doc`` is
     not an object); it may then be given as a function returning the bytes.
     """
-    key = picker(config.key)(doc) if isinstance(doc, dict) else ""
-    if config.version is not None and isinstance(doc, dict):
-        version = picker(config.version)(doc)
-    else:
-        version = hashlib.sha256(payload() if callable(payload) else payload).hexdigest()[:16]
-    return key or fallback, version
+    return identifier(config.key, config.version)(doc, payload, fallback)
+
+
+Identify = Callable[[Any, Any, str], tuple[str, str]]
+"""``identify(doc, payload, fallback) -> (key, version)``."""
+
+
+@lru_cache(maxsize=256)
+def identifier(key: str, version: str | None) -> Identify:
+    """:func:`identity` for a config's ``key`` and ``version`` paths, the paths compiled once (a poller keeps it)."""
+    key_of = picker(key)
+    version_of = picker(version) if version is not None else None
+
+    def identify(doc: Any, payload: bytes | Callable[[], bytes], fallback: str) -> tuple[str, str]:
+        is_object = isinstance(doc, dict)
+        found = key_of(doc) if is_object else ""
+        if version_of is not None and is_object:
+            version = version_of(doc)
+        else:
+            version = hashlib.sha256(payload() if callable(payload) else payload).hexdigest()[:16]
+        return found or fallback, version
+    return identify
 
 
 def json_default(o: Any) -> Any:

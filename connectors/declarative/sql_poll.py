@@ -39,7 +39,7 @@ from connectors.declarative.common import (
     DeclarativeSource,
     SourceConfigError,
     flat_values,
-    identity,
+    identifier,
     parts,
     to_payload,
 )
@@ -155,13 +155,17 @@ class SqlPollTask(SourceTask):
             return []
         config, table, tag = self.config, self.config.table, self.tag
         i_order, i_pk = names.index(self.order_col), names.index(config.mode.primary_key)
+        order_name, identify = names[i_order], identifier(config.key, config.version)
         out = []
         for values in rows:
-            at, row_pk = _plain(values[i_order]), _plain(values[i_pk])
-            offset = _offset(tag, at, row_pk)
             # The payload's document is built from the row rather than parsed back from it; the
             # runner reuses it (RawRecord.decoded) instead of parsing the payload once more.
             doc = flat_values(names, values)
+            at = values[i_order]
+            # A time's ISO text is already in the document (the conversion _plain would repeat).
+            at = doc[order_name] if doc is not None and type(at) in _TIMES else _plain(at)
+            row_pk = _plain(values[i_pk])
+            offset = _offset(tag, at, row_pk)
             payload: bytes | Callable[[], bytes]
             if doc is None:
                 payload = to_payload(dict(zip(names, values, strict=True)))
@@ -172,7 +176,7 @@ class SqlPollTask(SourceTask):
                 payload, found = partial(to_payload, doc), doc
                 if config.version is None:
                     payload = payload()
-            key, version = identity(config, found, payload, "")
+            key, version = identify(found, payload, "")
             if not key:
                 # No key: the position stands in, as ASCII-escaped JSON -- the offset itself unless
                 # the offset has non-ASCII text.
@@ -185,6 +189,10 @@ class SqlPollTask(SourceTask):
         if self.engine is not None:
             self.engine.dispose()
             self.engine, self.table = None, None
+
+
+_TIMES = frozenset({dt.datetime, dt.date})
+"""Exact types :func:`_plain` and the row's document both turn into ``isoformat()`` text."""
 
 
 def _plain(v: Any) -> Any:

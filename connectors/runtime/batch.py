@@ -51,7 +51,10 @@ class DeliveryTracker:
     """Delivery outcomes of one batch. Callbacks may arrive on the producer's I/O thread."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        # Callbacks take the plain lock (a C-level context manager, once per record); the
+        # condition shares it, so notifying under it is allowed.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self.done = 0
         self.failed = 0
         self.ok_by_topic: Counter = Counter()
@@ -59,7 +62,7 @@ class DeliveryTracker:
         self._awaited: int | None = None  # the count a waiter waits for; None: nobody waits
 
     def __call__(self, delivery: Delivery) -> None:
-        with self._cond:
+        with self._lock:
             self.done += 1
             if delivery.ok:
                 self.ok_by_topic[delivery.topic] += 1

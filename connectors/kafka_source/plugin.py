@@ -17,6 +17,11 @@ bounded by ``poll_timeout_ms`` and ``max_records``.
 **Offsets.** Partition ``"<topic>:<partition>"``, offset = the *next* offset to read (the
 Kafka convention), as a decimal string; resuming seeks there, so nothing is skipped or re-read.
 
+**Security.** ``security`` says how to reach a cluster that requires TLS and/or SASL
+(:class:`KafkaSecurity`: ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL`` with ``PLAIN`` or
+``SCRAM-SHA-256/512``; the CA to trust given as PEM text, kept in an ``SSLContext``, never
+written to disk). The password is a secret: masked in every API response, never logged.
+
 **Records.** The payload is the message's original value bytes, declared in ``encoding``, so a
 value that is not valid in it (GB18030 under a UTF-8 header) is dead-lettered by the runner
 with reason ``encoding`` and its own bytes. Key and version come from the ``key`` / ``version``
@@ -27,14 +32,64 @@ read at all, the key is the message key and the version is unknown (empty).
 from __future__ import annotations
 
 import json
+import ssl
 import time
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from connectors.declarative.common import DeclarativeSource, SourceConfigError, identity, parts
 from connectors.runtime.contract import RawRecord, SourceTask
 from connectors.runtime.plugin import Plugin, PluginContext, SourceParts
+
+
+class KafkaSecurity(BaseModel):
+    """How to reach the department's cluster: plaintext (the default), TLS, SASL, or SASL over TLS."""
+
+    model_config = ConfigDict(extra="forbid")
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol of the cluster's listener.")
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (SASL_PLAINTEXT / SASL_SSL only).")
+    username: str | None = Field(None, description="SASL user name (SASL_PLAINTEXT / SASL_SSL only).")
+    password: SecretStr | None = Field(None, description="SASL password (secret; never returned).")
+    ca_pem: str | None = Field(None, description="PEM text of the CA certificate(s) to trust for the cluster "
+                                                 "(SSL / SASL_SSL); default: the system's trust store.")
+    check_hostname: bool = Field(True, description="Check that the broker's certificate names the host connected "
+                                                   "to (SSL / SASL_SSL). The certificate is always verified.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSecurity:
+        sasl, tls = self.protocol.startswith("SASL_"), self.protocol.endswith("SSL")
+        given = [name for name in ("sasl_mechanism", "username", "password") if getattr(self, name) is not None]
+        if sasl and len(given) < 3:
+            raise ValueError(f"{self.protocol} needs sasl_mechanism, username and password")
+        if not sasl and given:
+            raise ValueError(f"{', '.join(given)} only apply to SASL_PLAINTEXT and SASL_SSL, not {self.protocol}")
+        if not tls and self.ca_pem is not None:
+            raise ValueError(f"ca_pem only applies to SSL and SASL_SSL, not {self.protocol}")
+        if self.ca_pem is not None:
+            self.ssl_context()  # a PEM that does not load fails here, with the config, not at the first poll
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A verifying client context trusting ``ca_pem`` (or the system's CAs)."""
+        try:
+            context = ssl.create_default_context(cadata=self.ca_pem) if self.ca_pem else ssl.create_default_context()
+        except (ssl.SSLError, ValueError):
+            raise ValueError("ca_pem is not PEM text of a CA certificate") from None
+        context.check_hostname = self.check_hostname
+        return context
+
+    def client_options(self) -> dict[str, Any]:
+        """kafka-python client options for this security (SCRAM also takes the ``sasl_plain_*`` options)."""
+        options: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.protocol.endswith("SSL"):
+            options["ssl_context"] = self.ssl_context()
+        if self.protocol.startswith("SASL_"):
+            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.username,
+                           sasl_plain_password=self.password.get_secret_value())  # type: ignore[union-attr]
+        return options
 
 
 class KafkaJsonConfig(DeclarativeSource):
@@ -50,6 +105,8 @@ class KafkaJsonConfig(DeclarativeSource):
     refresh_seconds: float = Field(30.0, ge=1, description="How often to look for partitions added to the topics.")
     client_id: str = Field("supervision-hub", description="Client id shown in the external cluster's logs.")
     request_timeout_ms: int = Field(15000, ge=1000, description="Metadata / fetch request timeout.")
+    security: KafkaSecurity = Field(default_factory=KafkaSecurity,
+                                    description="TLS and/or SASL for the cluster (default: plaintext).")
 
 
 def partition_name(topic: str, partition: int) -> str:
@@ -73,7 +130,7 @@ class KafkaJsonTask(SourceTask):
         self.consumer = KafkaConsumer(
             bootstrap_servers=self.config.bootstrap_servers, group_id=None, enable_auto_commit=False,
             fetch_max_wait_ms=10, auto_offset_reset=self.config.start, client_id=self.config.client_id,
-            request_timeout_ms=self.config.request_timeout_ms)
+            request_timeout_ms=self.config.request_timeout_ms, **self.config.security.client_options())
         self.assigned = set()
         self._assign(first=True)
 

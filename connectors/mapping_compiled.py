@@ -412,7 +412,6 @@ def _each_function(mapper: DeclarativeMapper, target: str, rule: FieldRule, shar
     """``fn(doc) -> [row, ...] | _MISSING`` for an ``each`` rule (the interpreter's ``_each``)."""
     from connectors.mapping import _MISSING, _blank, get_path
 
-    subs = [(k, _value_function(mapper, f"{target}[].{k}", r, shared)) for k, r in (rule.each or {}).items()]
     missing = f"{target}: required source {rule.source or '(each)'} is missing"
 
     def absent() -> Any:
@@ -422,6 +421,7 @@ def _each_function(mapper: DeclarativeMapper, target: str, rule: FieldRule, shar
 
     if rule.source:
         source, not_list = rule.source, f"{target}: source {rule.source} is not a list"
+        subs = [(k, _value_function(mapper, f"{target}[].{k}", r, shared)) for k, r in (rule.each or {}).items()]
 
         def each_of_objects(doc: dict) -> Any:
             items = get_path(doc, source)
@@ -464,9 +464,10 @@ def _columns_function(mapper: DeclarativeMapper, target: str, rule: FieldRule, s
     if not subs:
         code.emit(1, f"return {code.const(absent)}()")
         return code.build("_each")
+    differ = code.const(f"{target}: parallel source lists differ in length")
     for i in range(1, len(subs)):
         code.emit(1, f"if len(c{i}) != len(c0):")
-        code.emit(2, f"raise _ME('list_length', {code.const(f'{target}: parallel source lists differ in length')})")
+        code.emit(2, f"raise _ME('list_length', {differ})")
     code.emit(1, "if not c0:")
     code.emit(2, f"return {code.const(absent)}()")
     row = ", ".join(f"{code.const(k)}: a{i}" for i, (k, _sub) in enumerate(subs))

@@ -85,15 +85,25 @@ def uscc_check_char(first17: str) -> str:
     """
     if len(first17) != 17:
         raise CodeError("uscc_length", "expected the first 17 characters of a credit code")
-    total = 0
-    for pos, (ch, w) in enumerate(zip(first17, USCC_WEIGHTS, strict=True), start=1):
-        v = _USCC_VALUE.get(ch)
-        if v is None:
-            raise CodeError(
-                "uscc_charset", f"character at position {pos} is outside the GB 32100 charset"
-            )
-        total += v * w
-    return USCC_CHARSET[(31 - total % 31) % 31]
+    return _uscc_check(_uscc_values(first17))
+
+
+def _uscc_values(code: str, field: str | None = None) -> list[int]:
+    """Each character's GB 32100 value, in one pass; a character outside the charset raises ``uscc_charset``."""
+    try:
+        return list(map(_USCC_VALUE.__getitem__, code))
+    except KeyError:
+        pos = next(pos for pos, ch in enumerate(code, start=1) if ch not in _USCC_VALUE)
+        raise CodeError(
+            "uscc_charset",
+            f"character at position {pos} is outside the GB 32100 charset",
+            field=field,
+        ) from None
+
+
+def _uscc_check(values: list[int]) -> str:
+    # (31 - sum mod 31) mod 31 == -sum mod 31; map stops after the 17 weights.
+    return USCC_CHARSET[-sum(map(_mul, values, USCC_WEIGHTS)) % 31]
 
 
 def validate_uscc(
@@ -120,17 +130,7 @@ def validate_uscc(
         )
     # One pass over the characters' values, which also checks the charset: this runs for
     # every party of every record a connector validates.
-    try:
-        values = list(map(_USCC_VALUE.__getitem__, code))
-    except KeyError:
-        pos = next(pos for pos, ch in enumerate(code, start=1) if ch not in _USCC_VALUE)
-        raise CodeError(
-            "uscc_charset",
-            f"character at position {pos} is outside the GB 32100 charset",
-            field=field,
-        ) from None
-    # (31 - sum mod 31) mod 31 == -sum mod 31; map stops after the 17 weights.
-    if USCC_CHARSET[-sum(map(_mul, values, USCC_WEIGHTS)) % 31] != code[17]:
+    if _uscc_check(_uscc_values(code, field)) != code[17]:
         raise CodeError("uscc_check", "check character does not match (GB 32100)", field=field)
     region = code[2:8]
     if not region.isdigit():  # the charset is ASCII, so this means 6 ASCII digits
@@ -213,11 +213,17 @@ def resident_id_check_char(first17: str) -> str:
         raise CodeError("id_length", "expected the first 17 digits of a resident ID")
     if not _ID_DIGITS17.fullmatch(first17):
         raise CodeError("id_charset", "the first 17 characters of a resident ID must be digits")
-    total = sum(int(ch) * w for ch, w in zip(first17, ID_WEIGHTS, strict=True))
-    return ID_CHECK_CHARS[total % 11]
+    return _id_check(first17)
 
 
 _ID_ASCII_BIAS = 48 * sum(ID_WEIGHTS)  # sum(w * ord(d)) - bias == sum(w * int(d)) for ASCII digits
+
+
+def _id_check(digits17: str) -> str:
+    # Weights times the digits' ASCII codes, less 48 each: no int() per digit (ASCII digits only).
+    return ID_CHECK_CHARS[(sum(map(_mul, digits17.encode("ascii"), ID_WEIGHTS)) - _ID_ASCII_BIAS) % 11]
+
+
 _today_cache: tuple[_dt.date, float, float] = (_dt.date.min, 0.0, 0.0)  # (day, its start, next start)
 
 
@@ -281,8 +287,7 @@ def validate_resident_id(
         raise CodeError(
             "id_birth_date", "birth date (characters 7-14) is out of range", field=field
         )
-    # resident_id_check_char without re-checking: weights times ASCII codes, less 48 each.
-    if ID_CHECK_CHARS[(sum(map(_mul, code[:17].encode("ascii"), ID_WEIGHTS)) - _ID_ASCII_BIAS) % 11] != code[17]:
+    if _id_check(code[:17]) != code[17]:  # the charset is checked above
         raise CodeError("id_check", "check character does not match (GB 11643)", field=field)
     if code[:2] not in ID_PROVINCE_PREFIXES:
         raise CodeError("id_region", "characters 1-2 are not a province-level code", field=field)

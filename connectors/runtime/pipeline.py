@@ -98,7 +98,6 @@ def repair(doc: Doc, fields: Iterable[str]) -> Doc:
 def repairer(fields: tuple[str, ...]) -> Callable[[Any], None]:
     """``fn(doc)``: :func:`repair` of ``fields``, the paths parsed once; columns of a flat row in one loop."""
     walkers = tuple(_repairer(path) for path in fields)
-    leaves = tuple(fields)
     if any("." in path for path in fields):
         def repair_paths(doc: Any) -> None:
             for walk in walkers:
@@ -110,7 +109,7 @@ def repairer(fields: tuple[str, ...]) -> Callable[[Any], None]:
             for walk in walkers:
                 walk(doc)
             return
-        for leaf in leaves:
+        for leaf in fields:
             v = doc.get(leaf)
             if isinstance(v, str):
                 doc[leaf] = _normalized(v)
@@ -138,17 +137,7 @@ def _repairer(path: str) -> Callable[[Any], None]:
             else:
                 walk(node.get(parents[i]), i + 1)
 
-    if depth:
-        return lambda doc: walk(doc, 0)
-
-    def top_level(doc: Any) -> None:  # the common case: a column of a flat row
-        if isinstance(doc, dict):
-            v = doc.get(leaf)
-            if isinstance(v, str):
-                doc[leaf] = _normalized(v)
-        elif isinstance(doc, list):
-            walk(doc, 0)
-    return top_level
+    return lambda doc: walk(doc, 0)
 
 
 @cache

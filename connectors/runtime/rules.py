@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from connectors.runtime.rules_compiled import comparable as _comparable
-from connectors.runtime.rules_compiled import compile_rules
+from connectors.runtime.rules_compiled import compile_rules, out_of_order
 from schemas import codes
 
 USCC_ID_TYPES = frozenset({"001"})
@@ -188,12 +187,7 @@ def _order(strict: bool) -> Callable[[Rule], Callable[[dict], None]]:
             if later is None:  # the common case (a stage without this date): one lookup, not two
                 return
             earlier = _first(get_earlier, value)
-            if earlier is None:
-                return
-            a, b = _comparable(later), _comparable(earlier)
-            if type(a) is not type(b):
-                return
-            if a < b or (strict and a == b):
+            if earlier is not None and out_of_order(later, earlier, strict):
                 raise codes.CodeError("date_order", message, field=field)
         return check
     return compile_rule

@@ -50,7 +50,7 @@ def compile_rules(rules: Sequence[Any], closures: Sequence[Callable[[dict], None
     ``("remember", (known, validate_and_remember))``, ``("entity", validate_uscc)``,
     ``("party", check_parent)``, ``("order", strict)`` -- or None to call its closure.
     """
-    code = Code({"_SLOW": _SLOW, "_compare": _compare, "_CodeError": CodeError}, "<compiled rules>")
+    code = Code({"_SLOW": _SLOW, "_out_of_order": out_of_order, "_CodeError": CodeError}, "<compiled rules>")
     code.emit(0, "def check(value):")
     code.emit(1, "pass")
     for rule, closure in zip(rules, closures, strict=True):
@@ -78,7 +78,7 @@ def compile_rules(rules: Sequence[Any], closures: Sequence[Callable[[dict], None
             _emit_read(code, 2, "b", earlier)
             code.emit(2, "if b is _SLOW:")
             code.emit(3, f"{whole}(value)")
-            code.emit(2, f"elif b is not None and _compare(a, b, {arg!r}):")
+            code.emit(2, f"elif b is not None and _out_of_order(a, b, {arg!r}):")
             code.emit(3, f"raise _CodeError('date_order', {message}, field={code.const(rule.field)})")
             continue
         _emit_read(code, 1, "v", rule.field)
@@ -109,12 +109,12 @@ def comparable(v: Any) -> Any:
     return v
 
 
-def _compare(later: Any, earlier: Any, strict: bool) -> bool:
+def out_of_order(later: Any, earlier: Any, strict: bool) -> bool:
     """Whether ``later`` comes before ``earlier`` (or equals it, if ``strict``): the order rules' test.
 
-    As :func:`comparable` then compare: dates as epoch days,
-    datetimes as epoch millis, values of different kinds never out of order. Two exact
-    dates or ints compare as they are (the conversion keeps their order).
+    Both as :func:`comparable` gives them (dates as epoch days, datetimes as epoch millis);
+    values of different kinds are never out of order. Two exact dates or ints compare as
+    they are (the conversion keeps their order).
     """
     ta = type(later)
     if ta is type(earlier) and (ta is dt.date or ta is int):

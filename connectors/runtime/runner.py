@@ -176,7 +176,7 @@ class SourceRunner(RunnerLifecycle):
         rid = record_id(self.source_system, raw.key, raw.version)
         sends = []
         for i, m in enumerate(mapped):
-            out = self._outputs.get(m.topic) or self._output(m.topic)
+            out = self._output(m.topic)
             this_id = rid if len(mapped) == 1 else f"{rid}#{i}"
             value = m.value
             stamp_envelope(value, record_id=this_id, source_system=self.source_system, raw=raw,

@@ -503,14 +503,6 @@ def _reference_id_reason(code, today: dt.date) -> str | None:
     return None
 
 
-def _reason(fn, *args, **kwargs) -> str | None:
-    try:
-        fn(*args, **kwargs)
-    except CodeError as exc:
-        return exc.reason
-    return None
-
-
 # Mostly near-valid codes (the interesting cases), with characters other scripts call digits.
 _CODE_CHARS = st.sampled_from(list(USCC_CHARSET) + ["I", "O", "x", "٣", "３", "𝟗", " ", "中"])
 
@@ -530,7 +522,7 @@ def _replace(code: str, i: int, ch: str) -> str:
 ))
 @settings(max_examples=400)
 def test_uscc_validator_agrees_with_the_rules_as_written(code):
-    assert _reason(codes.validate_uscc, code) == _reference_uscc_reason(code)
+    assert reason(codes.validate_uscc, code) == _reference_uscc_reason(code)
 
 
 _ANY_RESIDENT_ID = st.builds(make_resident_id, st.sampled_from(["330106", "990101", "830000"]),
@@ -545,7 +537,7 @@ _ANY_RESIDENT_ID = st.builds(make_resident_id, st.sampled_from(["330106", "99010
 @settings(max_examples=400)
 def test_resident_id_validator_agrees_with_the_rules_as_written(code):
     today = dt.date(2026, 6, 1)
-    assert _reason(codes.validate_resident_id, code, today=today) == _reference_id_reason(code, today)
+    assert reason(codes.validate_resident_id, code, today=today) == _reference_id_reason(code, today)
 
 
 def test_resident_id_default_today_follows_the_local_date(monkeypatch):
@@ -555,8 +547,8 @@ def test_resident_id_default_today_follows_the_local_date(monkeypatch):
     clock = {"now": dt.datetime(2026, 3, 1, 23, 59, 59).timestamp()}
     monkeypatch.setattr(codes._time, "time", lambda: clock["now"])
     monkeypatch.setattr(codes, "_today_cache", (dt.date.min, 0.0, 0.0))
-    assert _reason(codes.validate_resident_id, born_today) == "id_birth_date"  # born tomorrow
+    assert reason(codes.validate_resident_id, born_today) == "id_birth_date"  # born tomorrow
     clock["now"] = dt.datetime(2026, 3, 2, 0, 0, 0).timestamp()
-    assert _reason(codes.validate_resident_id, born_today) is None
+    assert reason(codes.validate_resident_id, born_today) is None
     clock["now"] = dt.datetime(2026, 3, 1, 12, 0, 0).timestamp()  # clock set back a day
-    assert _reason(codes.validate_resident_id, born_today) == "id_birth_date"
+    assert reason(codes.validate_resident_id, born_today) == "id_birth_date"

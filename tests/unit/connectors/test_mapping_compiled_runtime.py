@@ -83,7 +83,7 @@ def test_repair_equals_the_plain_walk(doc, fields):
 
 def _reference_check(schema: str, value: dict) -> tuple | None:
     """The first failing rule as (reason, field, message), written the plain way."""
-    from connectors.runtime.rules import _comparable
+    from connectors.runtime.rules_compiled import comparable as _comparable
     from schemas import codes
 
     each = {"region": codes.validate_region, "item_code": codes.validate_item_code,

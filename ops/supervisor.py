@@ -4,6 +4,12 @@ Children start in order, are restarted with exponential backoff when they exit
 unexpectedly (a child that keeps failing is given up after ``max_restarts`` and the
 whole tree stops, loudly), and stop in reverse order on SIGINT/SIGTERM: SIGTERM
 first, SIGKILL after a grace period. Runs on the main thread.
+
+The signal handlers are installed by :meth:`Supervisor.start`, not just :meth:`run`: a
+Ctrl-C that lands while a child is being spawned must not leave that child running
+outside the tree (an orphan that outlives the broker it was started against). A signal
+during start interrupts only a ``ready`` wait; start then returns early with
+:attr:`Supervisor.stopping` set and :meth:`run` stops whatever was started.
 """
 
 from __future__ import annotations
@@ -40,23 +46,64 @@ class Supervisor:
         self.children = children
         self.grace = grace_seconds
         self._stopping = False
+        self._interruptible = False  # true only inside a child's ``ready`` wait
+        self._previous: dict[int, object] = {}
+
+    @property
+    def stopping(self) -> bool:
+        """A stop was requested (signal, or a child that kept failing)."""
+        return self._stopping
+
+    def _install_handlers(self) -> None:
+        if not self._previous:
+            self._previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def _restore_handlers(self) -> None:
+        previous, self._previous = self._previous, {}
+        for s, h in previous.items():
+            signal.signal(s, h)
 
     def _spawn(self, child: Child) -> None:
         child.proc = subprocess.Popen(child.argv, env={**os.environ, **child.env}, start_new_session=True)
         log.info("started", extra={"child": child.name, "pid": child.proc.pid})
 
     def start(self) -> None:
-        for child in self.children:
-            self._spawn(child)
-            if child.ready:
-                child.ready()
+        """Spawn the children in order, waiting for each one's ``ready``.
+
+        Returns early (``stopping`` set) on SIGINT/SIGTERM; a ``ready`` that fails raises,
+        and the caller is expected to :meth:`stop` what was started.
+        """
+        self._install_handlers()
+        try:
+            for child in self.children:
+                if self._stopping:
+                    return
+                self._spawn(child)  # not interruptible: ``child.proc`` must be set
+                if child.ready:
+                    self._interruptible = True
+                    try:
+                        if self._stopping:
+                            return
+                        child.ready()
+                    finally:
+                        self._interruptible = False
+        except KeyboardInterrupt:
+            # Raised by our handler inside a ``ready`` wait; ``_stopping`` is already set.
+            self._stopping = True
 
     def _on_signal(self, signum, _frame) -> None:
         self._stopping = True
+        if self._interruptible:
+            self._interruptible = False
+            raise KeyboardInterrupt
 
     def run(self, until: Callable[[], bool] | None = None) -> int:
-        """Watch children until a signal (or ``until()`` is true); returns the exit code."""
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        """Watch children until a signal (or ``until()`` is true), then stop them all.
+
+        Returns 0 for a requested stop (also one requested during :meth:`start`), 1 when a
+        child exhausted its restarts.
+        """
+        self._install_handlers()
         code = 0
         try:
             while not self._stopping and not (until and until()):
@@ -80,12 +127,16 @@ class Supervisor:
                 time.sleep(0.2)
         finally:
             self.stop()
-            for s, h in previous.items():
-                signal.signal(s, h)
         return code
 
     def stop(self) -> None:
-        """Stop every child in reverse start order (idempotent)."""
+        """Stop every child in reverse start order (idempotent), then restore the signal handlers."""
+        try:
+            self._stop_children()
+        finally:
+            self._restore_handlers()
+
+    def _stop_children(self) -> None:
         for child in reversed(self.children):
             proc, child.proc = child.proc, None
             if proc is None or proc.poll() is not None:

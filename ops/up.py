@@ -95,16 +95,19 @@ def run_up(settings: HubSettings, args) -> int:
         from ops.demo.options import to_argv
 
         demo_argv = to_argv(args)
-    children, bootstrap = build_children(settings, demo_argv=demo_argv)
+    try:
+        children, bootstrap = build_children(settings, demo_argv=demo_argv)
+    except KeyboardInterrupt:  # while waiting for an external broker; nothing started yet
+        return 130
     supervisor = Supervisor(children)
     try:
         supervisor.start()
-    except BaseException as exc:
+    except Exception as exc:  # noqa: BLE001 - a child that never became ready
         supervisor.stop()
-        if isinstance(exc, KeyboardInterrupt):
-            return 130
         print(f"hub: failed to start: {exc}", file=sys.stderr)
         return 1
+    if supervisor.stopping:  # Ctrl-C during start: stop what was started, cleanly
+        return supervisor.run()
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     print(
         f"\nhub is up\n  API:     {api_url}  (docs {api_url}/docs, health {api_url}/healthz, metrics {api_url}/metrics)\n"

@@ -249,11 +249,18 @@ def run_check(settings, args) -> int:
             children, bootstrap = build_children(mine, extra_env=env)
             supervisor = Supervisor(children)
             supervisor.start()
-        except BaseException as exc:  # noqa: BLE001 - also Ctrl-C during start
+        except Exception as exc:  # noqa: BLE001 - reported, with the log to read
             if "supervisor" in locals():
                 supervisor.stop()
             term.err.write(f"hub: demo check: the hub did not start: {type(exc).__name__}: {exc} (see {log})\n")
-            return 130 if isinstance(exc, KeyboardInterrupt) else 1
+            return 1
+        except KeyboardInterrupt:  # while waiting for an external broker, before the supervisor
+            term.err.write("hub: demo check: interrupted while the hub was starting\n")
+            return 130
+        if supervisor.stopping:  # Ctrl-C during start
+            supervisor.stop()
+            term.err.write("hub: demo check: interrupted while the hub was starting\n")
+            return 130
         mine = mine.model_copy(update={"kafka_bootstrap": bootstrap})
         driver = driver_from_args(mine, args, workdir / "demo", hub_url=f"http://{mine.api_host}:{port}",
                                   bootstrap=bootstrap, out=term.err, redraw=False)

@@ -149,6 +149,8 @@ class ConnectorThread:
         self._set("STOPPED")
 
     def _build(self) -> tuple[Plugin, Any, SourceParts | SinkTask]:
+        if self.record.secrets_error:
+            raise ConnectorUnavailable(self.record.secrets_error)
         cfg = self.record.connector_config
         plugin: Plugin | None = self.worker.plugins.get(cfg.plugin)
         if plugin is None:
@@ -166,8 +168,8 @@ class ConnectorThread:
         return plugin, plugin_config, parts
 
     def _run_generation(self) -> None:
-        cfg = self.record.connector_config
         plugin, plugin_config, parts = self._build()
+        cfg = self.record.connector_config
         producer = make_producer(self.worker.settings)  # sources: records; sinks: dead letters
         services = {"settings": self.worker.settings, "producer": producer, "registry": self.worker.registry,
                     "metrics": self.worker.metrics, "batch_size": cfg.batch_size}

@@ -291,12 +291,13 @@ class Registered:
 def registered(settings: HubSettings, connector: str) -> Registered:
     """``connector``'s registered config (``connectors.store``); LookupError if there is none."""
     from connectors.plugins import get_plugin
+    from connectors.secret_box import SecretBox
     from connectors.store import ConnectorStore
     from hub_api.db import Database
 
     db = Database(settings.database_url)
     try:
-        record = ConnectorStore(db).get(connector)
+        record = ConnectorStore(db, box=SecretBox.from_settings(settings)).get(connector)
     finally:
         db.dispose()
     if record is None:

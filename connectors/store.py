@@ -12,9 +12,12 @@ Tables (SQLAlchemy 2 on :data:`hub_api.db.Base`):
 * ``connector_leases`` -- who runs the connector, until when (see :mod:`connectors.worker`).
 * ``connect_workers`` -- live connect workers and their last heartbeat (for the fair share).
 
-Known limitation: secrets inside a connector config (``SecretStr`` fields of the plugin's
-model) are stored as given, in clear, in ``connectors.config``; protect the database like a
-secret store (the API never returns them).
+Secrets inside a connector config (``SecretStr`` fields of the plugin's model) are sealed
+with the store's :class:`connectors.secret_box.SecretBox` before they are written and opened
+when read, so ``connectors.config`` holds ``{"$sealed": ...}`` where a token was. A store
+built with ``box=None`` seals nothing and opens nothing: tests and tools that only read status
+or offsets use it; a record read through it that holds sealed values says so in
+``secrets_error``.
 
 Leases are race-safe on SQLite and PostgreSQL without explicit locks: a row is created
 with ``INSERT ... ON CONFLICT DO NOTHING`` and taken with a conditional ``UPDATE ... WHERE
@@ -53,6 +56,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from connectors.config import ConnectorConfig, _errors
 from connectors.runtime.plugin import Plugin
+from connectors.secret_box import SecretBox, SecretsUnavailable, is_sealed
 from hub_api.db import Base, Database
 
 TargetState = Literal["RUNNING", "PAUSED", "STOPPED"]
@@ -138,9 +142,14 @@ class ConnectorRecord:
     generation: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    secrets_error: str | None = None
+    """Why the secrets could not be opened (then ``config`` holds them sealed), else None."""
 
     @property
     def connector_config(self) -> ConnectorConfig:
+        """The config with its secrets opened; raises :class:`SecretsUnavailable` if they are not."""
+        if self.secrets_error:
+            raise SecretsUnavailable(self.secrets_error)
         return ConnectorConfig.model_validate(self.config)
 
 
@@ -180,23 +189,92 @@ def validate(raw: Mapping[str, Any], plugins: Mapping[str, Plugin]) -> tuple[Con
     return connector, plugin_config, []
 
 
-def _record(row: ConnectorRow) -> ConnectorRecord:
-    return ConnectorRecord(row.name, row.plugin, dict(row.config), row.target_state, row.generation,
-                           _aware(row.created_at), _aware(row.updated_at))
+def _has_sealed(value: Any) -> bool:
+    if is_sealed(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_sealed(v) for v in value.values())
+    return isinstance(value, list) and any(_has_sealed(v) for v in value)
 
 
 class ConnectorStore:
-    """CRUD of connectors, target states, status reports and leases. ``clock`` returns aware UTC."""
+    """CRUD of connectors, target states, status reports and leases. ``clock`` returns aware UTC.
 
-    def __init__(self, db: Database, clock: Callable[[], dt.datetime] = _utcnow):
+    ``box`` seals and opens the secrets of configs (None: neither, see the module docstring);
+    ``plugins`` tells where a plugin's secrets are (default: :data:`connectors.plugins.PLUGINS`).
+    """
+
+    def __init__(self, db: Database, clock: Callable[[], dt.datetime] = _utcnow, *, box: SecretBox | None,
+                 plugins: Mapping[str, Plugin] | None = None):
+        if plugins is None:
+            from connectors.plugins import PLUGINS as plugins
         self.db = db
         self.clock = clock
+        self.box, self.plugins = box, plugins
         self._tables = {m.__tablename__: m.__table__ for m in
                         (ConnectorRow, ConnectorStatusRow, ConnectorLeaseRow, ConnectWorkerRow)}
 
     def ensure_schema(self) -> None:
         """Create the four tables if missing (idempotent)."""
         Base.metadata.create_all(self.db.engine, tables=list(self._tables.values()))
+
+    # -- secrets ---------------------------------------------------------------------------
+
+    def _model(self, plugin: str) -> type[BaseModel] | None:
+        found = self.plugins.get(plugin)
+        return found.config_model if found else None
+
+    def _sealed(self, config: ConnectorConfig) -> dict[str, Any]:
+        """``config`` as JSON with the plugin config's secrets sealed (as given without a box)."""
+        doc = config.model_dump(mode="json")
+        model = self._model(config.plugin)
+        if self.box is not None and model is not None and isinstance(doc.get("config"), dict):
+            doc["config"] = self.box.seal_config(doc["config"], model)
+        return doc
+
+    def _opened(self, plugin: str, doc: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """``(doc with its secrets opened, None)``, or ``(doc as stored, why not)``."""
+        doc = dict(doc)
+        inner = doc.get("config")
+        if not isinstance(inner, dict) or not _has_sealed(inner):
+            return doc, None
+        model = self._model(plugin)
+        if self.box is None or model is None:
+            why = ("this process has no key for connector secrets" if self.box is None
+                   else f"unknown connector plugin {plugin!r}: its secrets cannot be told apart")
+            return doc, why
+        try:
+            doc["config"] = self.box.unseal_config(inner, model)
+        except SecretsUnavailable as exc:
+            return doc, str(exc)
+        return doc, None
+
+    def _record(self, row: ConnectorRow) -> ConnectorRecord:
+        config, error = self._opened(row.plugin, row.config)
+        return ConnectorRecord(row.name, row.plugin, config, row.target_state, row.generation,
+                               _aware(row.created_at), _aware(row.updated_at), error)
+
+    def reseal(self) -> dict[str, int]:
+        """Seal every stored secret under the box's first key: plaintext (stored by a hub that
+        kept secrets in clear) and values an older key sealed. The generation is not bumped (the
+        config did not change). Returns counts: ``resealed``, ``current``, ``unreadable``."""
+        if self.box is None:
+            raise RuntimeError("reseal needs a SecretBox")
+        counts = {"resealed": 0, "current": 0, "unreadable": 0}
+        with self.db.session() as s:
+            for row in s.scalars(select(ConnectorRow).with_for_update()).all():
+                model, inner = self._model(row.plugin), (row.config or {}).get("config")
+                if model is None or not isinstance(inner, dict):
+                    continue
+                try:
+                    sealed, changed = self.box.reseal_config(inner, model)
+                except SecretsUnavailable:
+                    counts["unreadable"] += 1
+                    continue
+                if changed:
+                    row.config = {**row.config, "config": sealed}
+                counts["resealed" if changed else "current"] += 1
+        return counts
 
     # -- connectors ------------------------------------------------------------------------
 
@@ -207,7 +285,7 @@ class ConnectorStore:
         with self.db.session() as s:
             if s.get(ConnectorRow, config.name) is not None:
                 raise ConnectorExists(config.name)
-            row = ConnectorRow(name=config.name, plugin=config.plugin, config=config.model_dump(mode="json"),
+            row = ConnectorRow(name=config.name, plugin=config.plugin, config=self._sealed(config),
                                target_state=target_state, generation=1, created_at=now, updated_at=now)
             s.add(row)
             status = s.get(ConnectorStatusRow, config.name)
@@ -215,12 +293,12 @@ class ConnectorStore:
                 s.add(ConnectorStatusRow(name=config.name, state="STOPPED" if target_state == "STOPPED" else "UNASSIGNED",
                                          counters={}, updated_at=now))
             s.flush()
-            return _record(row)
+            return self._record(row)
 
     def get(self, name: str) -> ConnectorRecord | None:
         with self.db.session() as s:
             row = s.get(ConnectorRow, name)
-            return _record(row) if row else None
+            return self._record(row) if row else None
 
     def list(self, names: Iterable[str] | None = None) -> list[ConnectorRecord]:
         """Every connector (or those of ``names``), by name."""
@@ -228,7 +306,7 @@ class ConnectorStore:
         if names is not None:
             stmt = stmt.where(ConnectorRow.name.in_(list(names)))
         with self.db.session() as s:
-            return [_record(r) for r in s.scalars(stmt)]
+            return [self._record(r) for r in s.scalars(stmt)]
 
     def update_config(self, config: ConnectorConfig) -> ConnectorRecord:
         """Replace the config; bumps the generation if anything changed (the owner restarts it)."""
@@ -236,13 +314,14 @@ class ConnectorStore:
             row = s.get(ConnectorRow, config.name, with_for_update=True)
             if row is None:
                 raise ConnectorNotFound(config.name)
-            new = config.model_dump(mode="json")
-            if new != row.config:
-                row.config, row.plugin = new, config.plugin
+            # Compared opened: sealing is randomised, so the sealed texts differ on every write.
+            current, error = self._opened(row.plugin, row.config)
+            if error or config.model_dump(mode="json") != current or config.plugin != row.plugin:
+                row.config, row.plugin = self._sealed(config), config.plugin
                 row.generation += 1
                 row.updated_at = self.clock()
             s.flush()
-            return _record(row)
+            return self._record(row)
 
     def delete(self, name: str) -> bool:
         """Forget a connector, its status and its lease (its owner stops at its next renewal).
@@ -265,7 +344,7 @@ class ConnectorStore:
             if row.target_state != state:
                 row.target_state, row.updated_at = state, self.clock()
             s.flush()
-            return _record(row)
+            return self._record(row)
 
     def request_restart(self, name: str) -> ConnectorRecord:
         """Bump the generation: the owner restarts the connector (also out of FAILED)."""

@@ -65,6 +65,7 @@ from connectors.plugins import PLUGINS
 from connectors.runtime.metrics import ConnectorMetrics
 from connectors.runtime.offsets import OffsetStore
 from connectors.runtime.plugin import Plugin
+from connectors.secret_box import SecretBox
 from connectors.store import ConnectorRecord, ConnectorStore
 from hub_api.db import Database
 from hub_api.registry.client import RegistryClient
@@ -97,7 +98,7 @@ class ConnectWorker:
         self.topic_names = dict(topic_names or {})
         self.state_dir = state_dir or settings.var_dir / "connectors"
         self.stop_timeout = stop_timeout
-        self.store = ConnectorStore(db)
+        self.store = ConnectorStore(db, box=SecretBox.from_settings(settings), plugins=plugins)
         self.offsets = OffsetStore(db)
         self.metrics = ConnectorMetrics(new_registry())
         auth = ((settings.registry_client_id, settings.registry_client_secret.get_secret_value())

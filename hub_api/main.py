@@ -24,6 +24,7 @@ from hub_api.auth.routes import router as auth_router
 from hub_api.auth.service import AuthService
 from hub_api.cases.routes import router as cases_router
 from hub_api.connectors.routes import router as connectors_router
+from hub_api.connectors.routes import store_for_app
 from hub_api.db import Database
 from hub_api.federation.routes import router as federation_router
 from hub_api.health import BrokerProbe
@@ -85,6 +86,9 @@ def create_app(settings: HubSettings | None = None, db: Database | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         db.create_schema()
+        resealed = store_for_app(app).reseal()
+        if resealed["resealed"] or resealed["unreadable"]:
+            log.warning("connector secrets resealed", extra=resealed)
         if settings.registry_register_standard:
             register_standard(db, settings)
         creds = AuthService(db, settings).ensure_operator()

@@ -87,6 +87,16 @@ class HubSettings(BaseSettings):
     jwt_secret: SecretStr = Field(
         SecretStr(DEV_JWT_SECRET), description="HMAC key that signs access tokens (required in production)."
     )
+    connector_secrets_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated Fernet keys sealing connector secrets in the database; the first seals, all "
+                    "unseal (rotation). Unset: the key file. Every API and connect worker host needs the same keys.",
+    )
+    connector_secrets_key_path: Path | None = Field(
+        None,
+        description="File of Fernet keys (one per line, the first seals) used when HUB_CONNECTOR_SECRETS_KEYS is unset "
+                    "(unset: <var_dir>/keys/connector-secrets.key, created 0600 on first use).",
+    )
     jwt_ttl_seconds: int = Field(3600, ge=60, description="Lifetime of an access token.")
     log_level: str = Field("INFO", description="Root log level.")
     log_json: bool = Field(True, description="Emit structured JSON log lines.")

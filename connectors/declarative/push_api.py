@@ -44,12 +44,10 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def store_secret_lookup(db) -> Callable[[str], SecretStr | None]:
-    """Secret lookup through the connector store: the ``hmac_secret`` of an ``http-push`` connector."""
+def store_secret_lookup(store) -> Callable[[str], SecretStr | None]:
+    """Secret lookup through a :class:`connectors.store.ConnectorStore` (one that opens secrets):
+    the ``hmac_secret`` of an ``http-push`` connector."""
     from connectors.declarative.http_push import HttpPushConfig
-    from connectors.store import ConnectorStore
-
-    store = ConnectorStore(db)
 
     def lookup(name: str) -> SecretStr | None:
         record = store.get(name)
@@ -96,6 +94,8 @@ def _split(body: bytes) -> list[bytes] | None:
 
 def build_push_router(clock: Callable[[], float] = time.time) -> APIRouter:
     """The push router; mount it on the hub app (it reads ``app.state.db`` and the optional lookup)."""
+    from hub_api.connectors.routes import get_store
+
     router = APIRouter(tags=["connect-push"])
     ready: set[int] = set()
 
@@ -105,7 +105,7 @@ def build_push_router(clock: Callable[[], float] = time.time) -> APIRouter:
     async def push(connector: str, request: Request):
         """Accept signed JSON records for an ``http-push`` connector into its durable inbox."""
         state = request.app.state
-        lookup = getattr(state, "push_secret_lookup", None) or store_secret_lookup(state.db)
+        lookup = getattr(state, "push_secret_lookup", None) or store_secret_lookup(get_store(request))
         secret = await run_in_threadpool(lookup, connector)
         if secret is None:
             return _error(404, "unknown_connector", "no http-push connector of that name")

@@ -22,6 +22,7 @@ from connectors.config import ConnectorConfig
 from connectors.plugins import PLUGINS
 from connectors.runtime.offsets import OffsetStore
 from connectors.runtime.plugin import Plugin
+from connectors.secret_box import SecretBox
 from connectors.store import (
     ConnectorExists,
     ConnectorRecord,
@@ -45,8 +46,22 @@ def get_plugins(request: Request) -> Mapping[str, Plugin]:
     return PLUGINS if plugins is None else plugins
 
 
+def secret_box(app) -> SecretBox:
+    """The app's :class:`SecretBox` (made from its settings on first use; the lifespan makes it at start)."""
+    box = getattr(app.state, "secret_box", None)
+    if box is None:
+        box = app.state.secret_box = SecretBox.from_settings(app.state.settings)
+    return box
+
+
+def store_for_app(app) -> ConnectorStore:
+    """The app's connector store, sealing and opening secrets with the app's key."""
+    plugins = getattr(app.state, "plugins", None)
+    return ConnectorStore(app.state.db, box=secret_box(app), plugins=PLUGINS if plugins is None else plugins)
+
+
 def get_store(request: Request) -> ConnectorStore:
-    return ConnectorStore(request.app.state.db)
+    return store_for_app(request.app)
 
 
 PluginsDep = Annotated[Mapping[str, Plugin], Depends(get_plugins)]

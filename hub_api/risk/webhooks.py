@@ -21,11 +21,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.store import ConnectorExists, ConnectorStore, validate
+from connectors.store import ConnectorExists, validate
 from hub_api.auth.deps import CurrentPrincipal
 from hub_api.auth.service import Principal
 from hub_api.connectors import secrets
-from hub_api.connectors.routes import _status_view, _view, get_plugins
+from hub_api.connectors.routes import _status_view, _view, get_plugins, get_store
 
 router = APIRouter(prefix="/risk/departments", tags=["risk"])
 TOPIC = "risk.dispatches"
@@ -67,7 +67,7 @@ def _authorise(principal: Principal, code: str) -> None:
 def put_webhook(code: DepartmentCode, body: WebhookRequest, request: Request, response: Response,
                 principal: CurrentPrincipal) -> dict:
     _authorise(principal, code)
-    store, plugins = ConnectorStore(request.app.state.db), get_plugins(request)
+    store, plugins = get_store(request), get_plugins(request)
     name = connector_name(code)
     previous = store.get(name)
     config = {"topic": TOPIC, "where": {"department.code": [code]}, "url": str(body.url),
@@ -96,7 +96,7 @@ def put_webhook(code: DepartmentCode, body: WebhookRequest, request: Request, re
 
 @router.get("/{code}/webhook", summary="The department's webhook (secret masked) and its delivery status")
 def get_webhook(code: DepartmentCode, request: Request, principal: CurrentPrincipal) -> dict:
-    store, plugins = ConnectorStore(request.app.state.db), get_plugins(request)
+    store, plugins = get_store(request), get_plugins(request)
     record = store.get(connector_name(code))
     if record is None:
         raise _err(404, "webhook_not_found", f"department {code} has no webhook; its dispatches are on "
@@ -109,6 +109,6 @@ def get_webhook(code: DepartmentCode, request: Request, principal: CurrentPrinci
 @router.delete("/{code}/webhook", status_code=204, summary="Stop pushing to the department's webhook")
 def delete_webhook(code: DepartmentCode, request: Request, principal: CurrentPrincipal) -> Response:
     _authorise(principal, code)
-    if not ConnectorStore(request.app.state.db).delete(connector_name(code)):
+    if not get_store(request).delete(connector_name(code)):
         raise _err(404, "webhook_not_found", f"department {code} has no webhook")
     return Response(status_code=204)

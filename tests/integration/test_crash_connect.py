@@ -33,6 +33,7 @@ import pytest
 from kafka import KafkaAdminClient
 
 from connectors.runtime.offsets import OffsetStore
+from connectors.secret_box import SecretBox
 from connectors.store import ConnectorStore
 from ops.demo.catalog import SYSTEMS
 from ops.demo.check import reconcile_driver
@@ -81,10 +82,12 @@ def test_kill_9_the_connect_worker_repeatedly_loses_and_duplicates_nothing(live_
     for k, name in enumerate(pick_systems()):
         driver.add(name, connector=f"crash-{name.replace('_', '-')}-{k}-{suffix}",
                    source_system=f"{name.replace('_', '-')}-{k}-{suffix}", seed=SEED + k)
-    store, offsets = ConnectorStore(live_hub.db), OffsetStore(live_hub.db)
+    store, offsets = ConnectorStore(live_hub.db, box=None), OffsetStore(live_hub.db)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update({"HUB_KAFKA_BOOTSTRAP": kafka_bootstrap, "HUB_DATABASE_URL": live_hub.settings.database_url,
                 "HUB_REGISTRY_URL": f"{live_hub.url}/registry", "HUB_VAR_DIR": str(tmp_path / "var"),
+                # The API sealed the connectors' secrets: the workers open them with the same key.
+                "HUB_CONNECTOR_SECRETS_KEY_PATH": str(SecretBox.key_path(live_hub.settings).resolve()),
                 "HUB_ENVIRONMENT": "test", "HUB_LOG_LEVEL": "WARNING", "HUB_LOG_JSON": "false"})
 
     def spawn(n: int) -> tuple[subprocess.Popen, str]:

@@ -1,5 +1,7 @@
 """The connector registration API over real HTTP on SQLite and PostgreSQL, with a test plugin injected."""
 
+import json
+
 import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -106,10 +108,19 @@ def test_crud_auth_secrets_states_offsets(hub):
     changed = dict(body["config"], config={**body["config"]["config"], "page_size": 50})
     put = w.put("/connectors/pull-a/config", json=changed)
     assert put.status_code == 200 and put.json()["generation"] == 2
-    stored = live.app.state.db  # the stored config still holds the real secrets
-    from connectors.store import ConnectorStore
-    assert ConnectorStore(stored).get("pull-a").config["config"]["token"] == "s3cret-token"
-    assert ConnectorStore(stored).get("pull-a").config["config"]["auth"]["password"] == "p4ss"
+    # At rest the secrets are sealed (never in the row's text); the app's store opens them unchanged.
+    from sqlalchemy import select
+
+    from connectors.secret_box import is_sealed
+    from connectors.store import ConnectorRow
+    from hub_api.connectors.routes import store_for_app
+    with live.app.state.db.session() as s:
+        raw = s.scalar(select(ConnectorRow.config).where(ConnectorRow.name == "pull-a"))
+    assert is_sealed(raw["config"]["token"]) and is_sealed(raw["config"]["auth"]["password"])
+    assert "s3cret" not in json.dumps(raw) and "p4ss" not in json.dumps(raw)
+    assert raw["config"]["page_size"] == 50 and raw["config"]["auth"]["user"] == "u"
+    opened = store_for_app(live.app).get("pull-a").config["config"]
+    assert (opened["token"], opened["auth"]["password"]) == ("s3cret-token", "p4ss")
     assert w.put("/connectors/pull-b/config", json={k: v for k, v in connector("x").items() if k != "name"}).status_code == 201
     assert w.put("/connectors/pull-b/config", json=connector("other")).json()["error"] == "name_mismatch"
 

@@ -2,7 +2,8 @@
 
 Three connectors are shared without ever running twice; every record arrives; a worker
 that dies (leases left to expire) hands its connectors over within about two lease TTLs and
-no record is lost; pause stops production; a broken source ends FAILED with its last error.
+no record is lost; pause stops production; a broken source ends FAILED with its last error, and
+so does one whose secrets the workers cannot open (they hold another key than the API).
 """
 
 import threading
@@ -41,6 +42,7 @@ class ListSourceConfig(BaseModel):
     count: int = Field(ge=0, description="Records the source holds.")
     delay: float = Field(0.0, ge=0, description="Seconds each poll takes (a slow system).")
     fail: bool = Field(False, description="Every poll raises (a broken system).")
+    token: SecretStr | None = Field(None, description="A secret (sealed at rest by the API).")
 
 
 class SlowListTask(ListTask):
@@ -98,8 +100,10 @@ def test_two_workers_share_fail_over_pause_and_fail(live_hub, kafka_bootstrap, t
     live_hub.app.state.plugins = PLUGINS
     settings = live_hub.settings.model_copy(update={
         "registry_url": f"{live_hub.url}/registry", "registry_client_id": registry_id,
-        "registry_client_secret": SecretStr(registry_secret), "var_dir": tmp_path})
-    store = ConnectorStore(live_hub.db)
+        "registry_client_secret": SecretStr(registry_secret),
+        # Another var dir than the API's, so another key for connector secrets: see "locked" below.
+        "var_dir": tmp_path})
+    store = ConnectorStore(live_hub.db, box=None)  # status and leases only
 
     def worker(worker_id: str, release: bool):
         w = ConnectWorker(settings, Database(settings.database_url), worker_id=worker_id, plugins=PLUGINS,
@@ -145,8 +149,9 @@ def test_two_workers_share_fail_over_pause_and_fail(live_hub, kafka_bootstrap, t
         assert all(s.worker_id == "worker-b" for s in store.statuses(names).values())
 
         # Pause stops production; a broken source is FAILED after the cap, with its last error.
-        paused, broken = f"pause-{suffix}", f"broken-{suffix}"
-        for name, config in ((paused, {"count": 3000, "delay": 0.05}), (broken, {"count": 10, "fail": True})):
+        paused, broken, locked = f"pause-{suffix}", f"broken-{suffix}", f"locked-{suffix}"
+        for name, config in ((paused, {"count": 3000, "delay": 0.05}), (broken, {"count": 10, "fail": True}),
+                             (locked, {"count": 10, "token": "s3cret-token"})):
             assert api.post("/connectors", json={"name": name, "plugin": "test-list", "source_system": f"sys-{name}",
                                                  "batch_size": 10, "config": config}).status_code == 201
         wait_for(lambda: store.status(paused).counters.get("produced", 0) > 0, 20, "the paused one producing", store)
@@ -162,6 +167,9 @@ def test_two_workers_share_fail_over_pause_and_fail(live_hub, kafka_bootstrap, t
         assert "ConnectionError" in failed.last_error and "10.0.0.1" not in failed.last_error
         assert "张三" not in failed.last_error and failed.counters["failures"] >= 3
         assert failed.worker_id == "worker-b"
+        failed = wait_for(lambda: (s := store.status(locked)).state == "FAILED" and s, 20, "FAILED (secrets)")
+        assert "sealed with a key this process does not have" in failed.last_error
+        assert "s3cret" not in failed.last_error and failed.counters.get("produced", 0) == 0
 
         with ThreadedServer(build_app(b)) as http:
             assert httpx.get(f"{http.url}/healthz").json()["connectors"][paused] == "PAUSED"

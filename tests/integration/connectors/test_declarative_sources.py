@@ -192,16 +192,16 @@ def test_http_pull_wrong_token_is_a_config_error():
 # -- http-push ---------------------------------------------------------------------------------
 
 def test_http_push_signed_into_inbox(harness, live_hub):
-    from connectors.store import ConnectorStore
+    from hub_api.connectors.routes import store_for_app
 
     raw = example("http_push_hmac.json")
     h = harness(raw)
-    store = ConnectorStore(live_hub.db)
+    store = store_for_app(live_hub.app)
     store.ensure_schema()
     store.create(h.connector)
     secret = raw["config"]["hmac_secret"]
     app = FastAPI()
-    app.state.db = live_hub.db
+    app.state.db, app.state.settings = live_hub.db, live_hub.settings  # the settings name the secrets' key
     app.include_router(build_push_router())
     evs, ledger = events(11, 160, "330000JTT")
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url) as client:

@@ -13,6 +13,7 @@ connector registered in the hub's store, a loopback webhook receiver and SQLite/
 import json
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,10 +21,11 @@ from fastapi import FastAPI, Request, Response
 
 from connectors import dlq_tool
 from connectors.config import ConnectorConfig
+from connectors.secret_box import SecretBox
 from connectors.sinks.base import delivery_id
 from connectors.sinks.runner import sink_runner
 from connectors.sinks.signing import verify
-from connectors.store import ConnectorStore
+from hub_api.connectors.routes import store_for_app
 from hub_api.registry.client import RegistryClient
 from ops import cli
 from ops.threaded_server import ThreadedServer
@@ -48,10 +50,15 @@ def registry_client(live_hub, writer_client):
     client.close()
 
 
+def hub_key(live_hub) -> Path:
+    return SecretBox.key_path(live_hub.settings).resolve()
+
+
 @pytest.fixture
 def settings(live_hub, tmp_path):
-    """The live hub's settings, with plugin state directories under ``tmp_path``."""
-    return live_hub.settings.model_copy(update={"var_dir": tmp_path})
+    """The live hub's settings, with plugin state directories under ``tmp_path`` (and the hub's
+    key for connector secrets, which lives under its own var dir)."""
+    return live_hub.settings.model_copy(update={"var_dir": tmp_path, "connector_secrets_key_path": hub_key(live_hub)})
 
 
 @pytest.fixture
@@ -59,6 +66,7 @@ def hub(live_hub, writer_client, kafka_bootstrap, monkeypatch, capsys, tmp_path)
     """``hub <argv>`` against the live hub (its database, broker and registry): (exit code, stdout)."""
     for name, value in {"KAFKA_BOOTSTRAP": kafka_bootstrap, "ENVIRONMENT": "test",
                         "DATABASE_URL": live_hub.settings.database_url, "VAR_DIR": str(tmp_path),
+                        "CONNECTOR_SECRETS_KEY_PATH": str(hub_key(live_hub)),
                         "REGISTRY_URL": f"{live_hub.url}/registry", "REGISTRY_CLIENT_ID": writer_client[0],
                         "REGISTRY_CLIENT_SECRET": writer_client[1]}.items():
         monkeypatch.setenv(f"HUB_{name}", value)
@@ -74,7 +82,7 @@ def hub(live_hub, writer_client, kafka_bootstrap, monkeypatch, capsys, tmp_path)
 def register(live_hub, name, plugin, config, batch_size=20):
     connector = ConnectorConfig(name=name, plugin=plugin, source_system="it-replay", batch_size=batch_size,
                                 config=config)
-    store = ConnectorStore(live_hub.db)
+    store = store_for_app(live_hub.app)
     if store.get(name) is None:
         store.create(connector, target_state="STOPPED")  # no worker runs it: the test drives it
     else:

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from connectors.plugins import PLUGINS
+from connectors.secret_box import SecretBox
 from connectors.sinks.signing import verify
 from connectors.worker import ConnectWorker
 from hub_api.auth.service import AuthService
@@ -77,7 +78,9 @@ def test_a_department_receives_its_own_dispatches_on_its_signed_webhook(database
         hub.produce("risk.alerts", clues)
         want = {f"W{i}:{OURS}" for i in range(1, 10, 2)} | {f"WBOTH:{OURS}"}
 
-        settings = hub.settings.model_copy(update={"registry_url": hub.registry_url, "var_dir": tmp_path / "cw"})
+        settings = hub.settings.model_copy(update={"registry_url": hub.registry_url, "var_dir": tmp_path / "cw",
+                                                   # the key the API sealed the webhook's secret with
+                                                   "connector_secrets_key_path": SecretBox.key_path(hub.settings).resolve()})
         worker = ConnectWorker(settings, Database(settings.database_url), worker_id="it-risk-webhook",
                                plugins=PLUGINS, lease_ttl=6.0, status_interval=0.5)
         thread = threading.Thread(target=worker.run, name="connect", daemon=True)

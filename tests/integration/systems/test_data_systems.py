@@ -99,7 +99,7 @@ def test_file_drop_systems(name, live_hub, writer_client, kafka_bootstrap, tmp_p
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_transport_push_system(live_hub, writer_client, kafka_bootstrap, tmp_path):
     from connectors.config import ConnectorConfig
-    from connectors.store import ConnectorStore
+    from hub_api.connectors.routes import store_for_app
 
     spec = get_system("transport")
     running = spec.make(_env(tmp_path, live_hub, 23))
@@ -109,7 +109,7 @@ def test_transport_push_system(live_hub, writer_client, kafka_bootstrap, tmp_pat
         # Registered in the hub's connector store under the run's name, so the push endpoint
         # finds its HMAC secret; the system then pushes to that connector (as the demo does).
         raw = load_config(spec, running.values, name=run.connector)
-        store = ConnectorStore(live_hub.db)
+        store = store_for_app(live_hub.app)
         store.ensure_schema()
         store.create(ConnectorConfig.model_validate(raw))
         sim.webhook_url = f"{live_hub.url}/connect/push/{run.connector}"

@@ -32,7 +32,7 @@ def clock():
 def store(sqlite_url, clock):
     db = Database(sqlite_url)
     db.create_schema()
-    yield ConnectorStore(db, clock=clock)
+    yield ConnectorStore(db, clock=clock, box=None)
     db.dispose()
 
 

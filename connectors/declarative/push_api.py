@@ -46,13 +46,17 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def store_secret_lookup(store) -> Callable[[str], SecretStr | None]:
     """Secret lookup through a :class:`connectors.store.ConnectorStore` (one that opens secrets):
-    the ``hmac_secret`` of an ``http-push`` connector."""
+    the ``hmac_secret`` of an ``http-push`` connector; None if there is no such connector, and
+    :class:`connectors.secret_box.SecretsUnavailable` if this process cannot open its secret."""
     from connectors.declarative.http_push import HttpPushConfig
+    from connectors.secret_box import SecretsUnavailable
 
     def lookup(name: str) -> SecretStr | None:
         record = store.get(name)
         if record is None or record.plugin != "http-push":
             return None
+        if record.secrets_error:
+            raise SecretsUnavailable(record.secrets_error)
         try:
             return HttpPushConfig.model_validate(record.config.get("config", {})).hmac_secret
         except ValidationError:
@@ -94,6 +98,7 @@ def _split(body: bytes) -> list[bytes] | None:
 
 def build_push_router(clock: Callable[[], float] = time.time) -> APIRouter:
     """The push router; mount it on the hub app (it reads ``app.state.db`` and the optional lookup)."""
+    from connectors.secret_box import SecretsUnavailable
     from hub_api.connectors.routes import get_store
 
     router = APIRouter(tags=["connect-push"])
@@ -101,12 +106,16 @@ def build_push_router(clock: Callable[[], float] = time.time) -> APIRouter:
 
     @router.post("/connect/push/{connector}", status_code=202,
                  responses={401: {"description": "bad_signature"}, 404: {"description": "unknown_connector"},
+                            503: {"description": "connector_unavailable: its secret cannot be opened here"},
                             400: {"description": "invalid_json"}, 413: {"description": "too_large"}})
     async def push(connector: str, request: Request):
         """Accept signed JSON records for an ``http-push`` connector into its durable inbox."""
         state = request.app.state
         lookup = getattr(state, "push_secret_lookup", None) or store_secret_lookup(get_store(request))
-        secret = await run_in_threadpool(lookup, connector)
+        try:
+            secret = await run_in_threadpool(lookup, connector)
+        except SecretsUnavailable as exc:
+            return _error(503, "connector_unavailable", str(exc))
         if secret is None:
             return _error(404, "unknown_connector", "no http-push connector of that name")
         body = await request.body()

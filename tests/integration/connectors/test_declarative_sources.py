@@ -22,8 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from kafka import KafkaAdminClient
+from pydantic import SecretStr
 
 from connectors.config import validate_config
 from connectors.declarative.push_api import build_push_router, sign
@@ -223,6 +225,18 @@ def test_http_push_signed_into_inbox(harness, live_hub):
         assert push(body, key="wrong-secret-0123456789").json()["error"] == "bad_signature"
         assert push(body, ts=int(time.time()) - 3600).status_code == 401
         assert push(body, name="no-such-connector").status_code == 404
+        # A hub process without the key that sealed the connector's secret: 503, not a false 404 or 401.
+        locked = FastAPI()
+        locked.state.db = live_hub.db
+        locked.state.settings = live_hub.settings.model_copy(
+            update={"connector_secrets_keys": SecretStr(Fernet.generate_key().decode())})
+        locked.include_router(build_push_router())
+        with ThreadedServer(locked) as other:
+            ts = str(int(time.time()))
+            r = httpx.post(f"{other.url}/connect/push/{h.connector.name}", content=body,
+                           headers={"X-Hub-Timestamp": ts, "X-Hub-Signature": sign(secret, ts, body)})
+            assert r.status_code == 503 and r.json()["error"] == "connector_unavailable", r.text
+            assert secret not in r.text
         h.run()
         for i in range(101, 160, 20):
             send(evs[i:i + 20])

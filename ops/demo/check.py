@@ -95,6 +95,8 @@ def sink_report(inst, status: dict, drained: dict[str, bool] | None) -> dict:
               "dead_unexpected": int(counters.get("dead_lettered", 0)), "dead_expected": {}, "dead_distinct": {},
               "delivered": int(counters.get("produced", 0)), "consumed": int(counters.get("polled", 0)),
               "received_by_system": None if received is None else len(received),
+              # Copies of a delivery id it already had (at-least-once; the system deduplicates by it).
+              "received_again": getattr(inst.simulator, "feedback_duplicates", None),
               "state": status.get("state"), "counters": counters,
               "drained": None if drained is None else drained.get(inst.connector)}
     report["ok"] = bool(report["state"] == "RUNNING" and report["drained"] is not False
@@ -170,6 +172,10 @@ def reconcile_driver(driver, *, drained: dict[str, bool] | None = None, timeout:
     return reports
 
 
+def _again(n: int | None) -> str:
+    return f" (+{n} again, same delivery id)" if n else ""
+
+
 def print_table(doc: dict, out) -> None:
     """A human summary of the check's document."""
     rows = list(doc["systems"].values())
@@ -179,7 +185,8 @@ def print_table(doc: dict, out) -> None:
     for r in rows:
         if r.get("kind") == "sink":
             out.write(f"{r['system']:<{width}}  sink: consumed {r['consumed']}, delivered {r['delivered']}, "
-                      f"received by the system {r['received_by_system']}  {'yes' if r['ok'] else 'NO'}\n")
+                      f"received by the system {r['received_by_system']} distinct"
+                      f"{_again(r.get('received_again'))}  {'yes' if r['ok'] else 'NO'}\n")
             continue
         dead = f"{sum(r['dead_expected'].values())}/{sum(r['dead_distinct'].values())}"
         out.write(f"{r['system']:<{width}}  {r['emitted']:>7} {r['expected_good']:>6} {r['arrived']:>7} "

@@ -58,3 +58,22 @@ def test_unkeyed_dead_letters_are_matched_by_reason():
     distinct, unexpected = dead_letter_check({("D", 1): "encoding"}, [letter(None, None, "encoding"),
                                                                       letter(None, None, "encoding", "10")])
     assert distinct == {"encoding": 2} and unexpected == 1
+
+
+def test_a_sink_is_ok_when_it_drained_running_without_dead_letters_and_shows_repeat_receptions():
+    import io
+    from types import SimpleNamespace
+
+    from ops.demo.check import print_table, sink_report
+
+    system = SimpleNamespace(feedback={"d1": {}, "d2": {}}, feedback_duplicates=1)
+    inst = SimpleNamespace(connector="complaint-feedback", simulator=system)
+    status = {"state": "RUNNING", "counters": {"polled": 9, "produced": 2}}
+    report = sink_report(inst, status, {"complaint-feedback": True})
+    assert report["ok"] and (report["received_by_system"], report["received_again"]) == (2, 1)
+    doc, code = summarize([report], duration_s=1)
+    out = io.StringIO()
+    print_table(doc, out)
+    assert code == 0 and "received by the system 2 distinct (+1 again, same delivery id)  yes" in out.getvalue()
+    failing = sink_report(inst, {"state": "RUNNING", "counters": {"dead_lettered": 1}}, None)
+    assert not failing["ok"] and summarize([failing])[1] == 1

@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
@@ -27,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from connectors.runtime.dlq import dead_letter_headers
 from hub_api.db import Database
 from hub_api.registry.client import RegistryClient
+from ops.logging import quiet_libraries
 from ops.metrics import new_registry
 from ops.settings import HubSettings
 from processors.runtime.apply import BatchApplier, Rejected
@@ -267,6 +269,27 @@ def build_app(settings: HubSettings, host: ProcessorHost, *, batch_size: int = 5
     return app
 
 
+class _Worker(faust.Worker):
+    """faust's worker, minus a shutdown that waits forever (and the client libraries' chatter).
+
+    On stop, events still in a ``take_events`` buffer were never handed to an agent and are never
+    acked, so faust's ``wait_empty`` would wait for them until the supervisor's SIGKILL. Their
+    offsets are not committed and processing is idempotent: they are simply read again on the
+    next start. Rebalances keep waiting (an agent's batch in flight finishes before its partitions
+    move), only the shutdown stops waiting.
+    """
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()  # sets up faust's logging
+        quiet_libraries()
+
+    async def on_stop(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "reconfiguring late": intended, and read only at stop
+            self.app.conf.stream_wait_empty = False
+        await super().on_stop()
+
+
 def run(settings: HubSettings, processors: dict[str, Processor] | None = None, clock: Clock | None = None) -> int:
     """``hub process``: run the faust worker until SIGINT / SIGTERM."""
     from processors.catalog import PROCESSORS, select
@@ -278,7 +301,7 @@ def run(settings: HubSettings, processors: dict[str, Processor] | None = None, c
     app = build_app(settings, host)
     print(json.dumps({"msg": "hub process starting", "processors": sorted(host.processors),
                       "web": f"http://127.0.0.1:{settings.processor_port}"}), flush=True)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower().replace("warning", "warn"), quiet=True)
+    worker = _Worker(app, loglevel=settings.log_level.lower().replace("warning", "warn"), quiet=True)
     try:
         worker.execute_from_commandline()
     finally:

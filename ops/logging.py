@@ -46,5 +46,16 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     )
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # kafka-python is chatty at INFO about every connection.
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, root.level))
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Raise the thresholds of the client libraries' chattiest loggers (also under faust's logging)."""
+    level = logging.getLogger().level
+    # kafka-python is chatty at INFO about every connection, httpx about every request (the
+    # connected systems' URLs with their query strings, several lines per poll).
+    for name in ("kafka", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, level))
+    # kafka-python 3 warns whenever one of its own I/O tasks held its event loop > 100 ms: on a
+    # busy small machine that is several lines a second that no hub setting can act on.
+    logging.getLogger("kafka.net.selector").setLevel(max(logging.ERROR, level))

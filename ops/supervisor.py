@@ -145,6 +145,7 @@ class Supervisor:
             try:
                 proc.wait(timeout=self.grace)
             except subprocess.TimeoutExpired:
+                log.warning("did not stop in time; killed", extra={"child": child.name, "grace_s": self.grace})
                 proc.kill()
                 proc.wait(timeout=5)
             log.info("stopped", extra={"child": child.name})

@@ -52,8 +52,9 @@ def build_children(settings: HubSettings, extra_env: dict[str, str] | None = Non
     """The process tree for this configuration and the bootstrap address it uses.
 
     ``extra_env`` is added to every hub child's environment (``hub demo --check`` runs a private
-    tree on its own port, database and var dir); ``demo_argv`` (``hub up --demo``) appends a
-    ``demo`` child, ``hub demo run <demo_argv>``, after the API and the connect worker.
+    tree on its own port, database and var dir); ``demo_argv`` (``hub up --demo``) adds a
+    ``demo`` child, ``hub demo run <demo_argv>``, after the API and before the connect worker
+    (children stop in reverse order).
     """
     children: list[Child] = []
     bootstrap = settings.kafka_bootstrap
@@ -76,27 +77,33 @@ def build_children(settings: HubSettings, extra_env: dict[str, str] | None = Non
         "api", [sys.executable, "-m", "ops.cli", "api"], env=env,
         ready=lambda: _wait_http(f"{api_url}/healthz"),
     ))
+    if demo_argv is not None:
+        # After the API (it registers its connectors there; the worker claims them when it sees
+        # them) and before the worker, so that the worker stops first: the simulated systems stay
+        # up while their connectors finish, instead of vanishing under them.
+        children.append(Child("demo", [sys.executable, "-m", "ops.cli", "demo", "run", *demo_argv], env=env))
     # After the API: the worker resolves schema ids from the API's registry.
     children.append(Child("connect", [sys.executable, "-m", "ops.cli", "connect"], env=env))
     children.append(Child("process", [sys.executable, "-m", "ops.cli", "process"], env=env))
-    if demo_argv is not None:
-        # Last: it registers its connectors through the API, which the worker then claims.
-        children.append(Child("demo", [sys.executable, "-m", "ops.cli", "demo", "run", *demo_argv], env=env))
     return children, bootstrap
 
 
 def run_up(settings: HubSettings, args) -> int:
     from ops.logging import configure_logging
 
-    configure_logging(settings.log_level, settings.log_json)
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
     demo_argv = None
     if getattr(args, "demo", False):
         from ops.demo.options import to_argv
 
         demo_argv = to_argv(args)
+    # The demo's progress block is the view: keep the processes' INFO lines (one per API request,
+    # per batch with dead letters, ...) off the terminal unless HUB_LOG_LEVEL asks for them.
+    quiet = demo_argv is not None and "log_level" not in settings.model_fields_set
+    configure_logging("WARNING" if quiet else settings.log_level, settings.log_json)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
     try:
-        children, bootstrap = build_children(settings, demo_argv=demo_argv)
+        children, bootstrap = build_children(settings, extra_env={"HUB_LOG_LEVEL": "WARNING"} if quiet else None,
+                                             demo_argv=demo_argv)
     except KeyboardInterrupt:  # while waiting for an external broker; nothing started yet
         return 130
     supervisor = Supervisor(children)
@@ -114,6 +121,7 @@ def run_up(settings: HubSettings, args) -> int:
         f"  Kafka:   {bootstrap}{'  (embedded Tansu, in memory)' if not settings.kafka_bootstrap else ''}\n"
         f"  DB:      {settings.masked()['database_url']}\n"
         + ("  Demo:    simulated systems registered through the API; progress below\n" if demo_argv is not None else "")
+        + ("  Logs:    warnings and errors only (HUB_LOG_LEVEL=INFO for every line)\n" if quiet else "")
         + "  Ctrl-C stops everything.\n",
         flush=True,
     )

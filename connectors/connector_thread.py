@@ -183,6 +183,7 @@ class ConnectorThread:
                 mode=cfg.mode, identifier_fields=parts.identifier_fields, encoding=cfg.encoding,
                 topic_names=self.worker.topic_names, before_commit=self._fence, **services,
                 **self.worker.options_for(SourceRunner))
+        runner.stop_event = self._stop  # a stop cuts retries against a system that is down short
         try:
             self._drive(runner)
         finally:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tenacity import Retrying, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, stop_after_attempt, stop_when_event_set, wait_exponential_jitter
 
 from connectors.runtime.batch import ConnectorFailed, too_large
 
 log = logging.getLogger("hub.connectors")
 T = TypeVar("T")
+_sleep = time.sleep
 
 
 class RunnerLifecycle:
@@ -35,6 +37,9 @@ class RunnerLifecycle:
     retry_attempts: int
     retry_initial: float
     retry_max: float
+    stop_event: threading.Event | None = None
+    """Set when the runner's owner is stopping: retries end at once (their last error is raised)
+    and their pauses are cut short, so a worker stops promptly while a system is down."""
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -50,7 +55,10 @@ class RunnerLifecycle:
             log.warning("retrying %s", operation, extra={"connector": self.name, "attempt": rs.attempt_number,
                                                          "error_class": type(rs.outcome.exception()).__name__})
 
-        return Retrying(stop=stop_after_attempt(self.retry_attempts), reraise=True, before_sleep=before_sleep,
+        stop, sleep = stop_after_attempt(self.retry_attempts), _sleep
+        if self.stop_event is not None:
+            stop, sleep = stop | stop_when_event_set(self.stop_event), self.stop_event.wait
+        return Retrying(stop=stop, reraise=True, before_sleep=before_sleep, sleep=sleep,
                         wait=wait_exponential_jitter(initial=self.retry_initial, max=self.retry_max))(fn)
 
     def _send_dead_letter(self, value: bytes | None, key: bytes, headers: list[tuple[str, bytes]],
@@ -75,6 +83,7 @@ class RunnerLifecycle:
         pause; after ``max_failures`` consecutive failures the state is FAILED and
         :class:`ConnectorFailed` is raised. Errors in :attr:`fatal` are raised at once.
         """
+        self.stop_event = stop
         self._set_state("RUNNING")
         failures, idle = 0, idle_initial
         try:

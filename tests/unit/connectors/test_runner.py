@@ -202,6 +202,26 @@ def test_transient_poll_errors_are_retried(store, metrics):
                                              {"connector": "unit-conn", "operation": "poll"}) == 2
 
 
+def test_a_stop_cuts_the_retries_against_a_system_that_is_down_short(store, metrics):
+    task, calls = ListTask([good(0)]), []
+
+    def down(n):
+        calls.append(n)
+        raise ConnectionError("source down")
+
+    task.poll = down
+    # 50 attempts with pauses of up to 30 s: minutes of retrying without the stop.
+    runner = make_runner(task, store, FakeProducer(), metrics=metrics, retry_attempts=50, retry_initial=5.0,
+                         retry_max=30.0)
+    stop = threading.Event()
+    runner.stop_event = stop
+    threading.Timer(0.3, stop.set).start()
+    with pytest.raises(ConnectionError):
+        runner.run_once()  # returns as soon as the stop is set: inside the first pause
+    assert stop.is_set() and len(calls) == 2, "the first try and the one after the cut-short pause, no more"
+    assert store.load("unit-conn") == {}
+
+
 def test_run_loop_drains_then_stops_and_a_new_runner_resumes(store, metrics):
     records = [good(i) for i in range(25)]
     producer = FakeProducer()

@@ -9,7 +9,7 @@ runtime and its original bytes. The Kafka offset is committed by faust after the
 returned, so delivery is at-least-once and the id ledger makes effects exactly-once.
 
 Timers run each processor's scheduled work; the outbox relay produces outputs after
-every batch and once a second (for rows the API writes). The faust web server answers
+every batch and, in a loop, a second after its last drain (for rows the API writes). The faust web server answers
 ``/healthz`` and ``/metrics`` on ``HUB_PROCESSOR_PORT``.
 """
 
@@ -198,6 +198,10 @@ def _credentials(settings: HubSettings):
     return faust.SSLCredentials(ssl_context)
 
 
+RELAY_PAUSE_S = 1.0
+"""Pause between two drains of the outbox (each drain sends everything pending)."""
+
+
 def build_app(settings: HubSettings, host: ProcessorHost, *, batch_size: int = 500, batch_window: float = 0.2,
               web_port: int | None = None) -> faust.App:
     """The faust app: one agent per processor, timers, relay, /healthz and /metrics."""
@@ -252,9 +256,15 @@ def build_app(settings: HubSettings, host: ProcessorHost, *, batch_size: int = 5
 
             app.timer(timer.interval_s, name=f"hub.timer.{name}.{timer.name}")(make_timer())
 
-    @app.timer(1.0, name="hub.outbox.relay")
+    @app.task
     async def relay() -> None:
-        await asyncio.get_running_loop().run_in_executor(loop_executor, host.relay_outbox)
+        # A loop with a 1 s pause between drains, not a 1 s timer: draining a burst (the first
+        # load of a registry) takes longer than a second, which faust reports on every tick of a
+        # timer as "overlapping". Cancelled when the app stops.
+        loop = asyncio.get_running_loop()
+        while True:
+            await loop.run_in_executor(loop_executor, host.relay_outbox)
+            await asyncio.sleep(RELAY_PAUSE_S)
 
     @app.page("/healthz")
     async def healthz(self, request):

@@ -235,19 +235,19 @@ class ConnectorStore:
     def _opened(self, plugin: str, doc: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """``(doc with its secrets opened, None)``, or ``(doc as stored, why not)``."""
         doc = dict(doc)
-        inner = doc.get("config")
-        if not isinstance(inner, dict) or not _has_sealed(inner):
+        inner, model = doc.get("config"), self._model(plugin)
+        if not isinstance(inner, dict):
             return doc, None
-        model = self._model(plugin)
-        if self.box is None or model is None:
-            why = ("this process has no key for connector secrets" if self.box is None
-                   else f"unknown connector plugin {plugin!r}: its secrets cannot be told apart")
-            return doc, why
-        try:
-            doc["config"] = self.box.unseal_config(inner, model)
-        except SecretsUnavailable as exc:
-            return doc, str(exc)
-        return doc, None
+        if self.box is not None and model is not None:
+            try:
+                doc["config"] = self.box.unseal_config(inner, model)  # plaintext passes as it is
+            except SecretsUnavailable as exc:
+                return doc, str(exc)
+            return doc, None
+        if not _has_sealed(inner):
+            return doc, None
+        return doc, ("this process has no key for connector secrets" if self.box is None
+                     else f"unknown connector plugin {plugin!r}: its secrets cannot be told apart")
 
     def _record(self, row: ConnectorRow) -> ConnectorRecord:
         config, error = self._opened(row.plugin, row.config)

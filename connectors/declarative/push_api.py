@@ -49,16 +49,13 @@ def store_secret_lookup(store) -> Callable[[str], SecretStr | None]:
     the ``hmac_secret`` of an ``http-push`` connector; None if there is no such connector, and
     :class:`connectors.secret_box.SecretsUnavailable` if this process cannot open its secret."""
     from connectors.declarative.http_push import HttpPushConfig
-    from connectors.secret_box import SecretsUnavailable
 
     def lookup(name: str) -> SecretStr | None:
         record = store.get(name)
         if record is None or record.plugin != "http-push":
             return None
-        if record.secrets_error:
-            raise SecretsUnavailable(record.secrets_error)
-        try:
-            return HttpPushConfig.model_validate(record.config.get("config", {})).hmac_secret
+        try:  # connector_config raises SecretsUnavailable when the secret cannot be opened
+            return HttpPushConfig.model_validate(record.connector_config.config).hmac_secret
         except ValidationError:
             return None
 

@@ -15,7 +15,6 @@ from connectors.runtime.batch import ConnectorFailed, too_large
 
 log = logging.getLogger("hub.connectors")
 T = TypeVar("T")
-_sleep = time.sleep
 
 
 class RunnerLifecycle:
@@ -55,7 +54,7 @@ class RunnerLifecycle:
             log.warning("retrying %s", operation, extra={"connector": self.name, "attempt": rs.attempt_number,
                                                          "error_class": type(rs.outcome.exception()).__name__})
 
-        stop, sleep = stop_after_attempt(self.retry_attempts), _sleep
+        stop, sleep = stop_after_attempt(self.retry_attempts), time.sleep
         if self.stop_event is not None:
             stop, sleep = stop | stop_when_event_set(self.stop_event), self.stop_event.wait
         return Retrying(stop=stop, reraise=True, before_sleep=before_sleep, sleep=sleep,

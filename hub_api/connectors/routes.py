@@ -41,9 +41,13 @@ _CONFIG_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": ConnectorConfig.model_json_schema()}}}}
 
 
-def get_plugins(request: Request) -> Mapping[str, Plugin]:
-    plugins = getattr(request.app.state, "plugins", None)
+def _plugins(app) -> Mapping[str, Plugin]:
+    plugins = getattr(app.state, "plugins", None)
     return PLUGINS if plugins is None else plugins
+
+
+def get_plugins(request: Request) -> Mapping[str, Plugin]:
+    return _plugins(request.app)
 
 
 def secret_box(app) -> SecretBox:
@@ -56,8 +60,7 @@ def secret_box(app) -> SecretBox:
 
 def store_for_app(app) -> ConnectorStore:
     """The app's connector store, sealing and opening secrets with the app's key."""
-    plugins = getattr(app.state, "plugins", None)
-    return ConnectorStore(app.state.db, box=secret_box(app), plugins=PLUGINS if plugins is None else plugins)
+    return ConnectorStore(app.state.db, box=secret_box(app), plugins=_plugins(app))
 
 
 def get_store(request: Request) -> ConnectorStore:
